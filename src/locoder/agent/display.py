@@ -1,0 +1,68 @@
+"""What the user sees while the agent works: an EventSink that prints steps with rich."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.status import Status
+
+
+class ConsoleView:
+    def __init__(self, console: Console, verbose: bool = False) -> None:
+        self.console = console
+        self.verbose = verbose
+        self._status: Status | None = None
+
+    def _stop_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def emit(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "thinking":
+            self._stop_status()
+            if self.console.is_terminal:
+                self._status = self.console.status(f"step {event['step']}: thinking...")
+                self._status.start()
+            return
+        self._stop_status()
+        if kind == "step":
+            self._step(event)
+        elif kind == "result":
+            self._result(event)
+
+    def _step(self, event: dict[str, Any]) -> None:
+        print_ = self.console.print
+        head = f"[bold cyan]step {event['step']}[/]"
+        if event.get("thought"):
+            print_(f"{head} [italic]{escape(event['thought'])}[/]")
+        else:
+            print_(head)
+        if event.get("format_error"):
+            print_(f"  [yellow]unusable reply: {escape(event['format_error'])}[/]")
+            if self.verbose:
+                print_(f"  [dim]{escape(str(event.get('raw_output', ''))[:500])}[/]")
+        for call, obs in zip(event.get("calls", []), event.get("observations", [])):
+            args = ", ".join(f"{k}={v!r}"[:60] for k, v in call["arguments"].items())
+            colour = "green" if obs["ok"] else "red"
+            print_(f"  [{colour}]> {escape(call['tool'])}[/]({escape(args)})")
+            lines = obs["output"].splitlines()
+            shown = lines if self.verbose else lines[:6]
+            for line in shown:
+                print_(f"    [dim]{escape(line[:200])}[/]")
+            if len(lines) > len(shown):
+                print_(f"    [dim]... ({len(lines) - len(shown)} more lines)[/]")
+
+    def _result(self, event: dict[str, Any]) -> None:
+        status = event["status"]
+        usage = event.get("usage") or {}
+        footer = (f"{event['steps']} steps, {event['seconds']:.1f}s, "
+                  f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} generated tokens")
+        if status == "submitted":
+            self.console.print(Panel(escape(event["answer"]), title="answer", subtitle=footer, border_style="green"))
+        else:
+            self.console.print(f"[bold red]{status}:[/] {escape(event['answer'])}  [dim]({footer})[/]")

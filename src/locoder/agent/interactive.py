@@ -1,0 +1,55 @@
+"""The interactive session: line editing and history, Ctrl-C cancels the step, Ctrl-D exits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from locoder.agent.loop import Agent
+from locoder.memory import append_note
+
+HELP = """Type a task and press Enter. Follow-up tasks continue the same conversation.
+  /remember NOTE   save a note for this project
+  /reset           start a new conversation
+  /help            this help
+  Ctrl-C cancels the current step; Ctrl-D (or /exit) leaves."""
+
+
+def run_repl(agent: Agent, state_dir: Path, console: Console) -> int:
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+
+    session: PromptSession[str] = PromptSession(history=FileHistory(str(state_dir / "history")))
+    console.print(f"[bold]locoder[/] with {agent.model.name}. /help for help, Ctrl-D to exit.")
+    fresh = list(agent.messages)
+    while True:
+        try:
+            line = session.prompt("locoder> ").strip()
+        except KeyboardInterrupt:
+            continue
+        except EOFError:
+            break
+        if not line:
+            continue
+        if line in ("/exit", "/quit"):
+            break
+        if line == "/help":
+            console.print(HELP)
+        elif line == "/reset":
+            agent.messages[:] = fresh
+            console.print("new conversation")
+        elif line.startswith("/remember"):
+            note = line.removeprefix("/remember").strip()
+            if note:
+                console.print(f"noted in {append_note(state_dir, note)}")
+            else:
+                console.print("usage: /remember NOTE")
+        elif line.startswith("/"):
+            console.print(f"unknown command {line.split()[0]}; /help lists them")
+        else:
+            result = agent.run(line)
+            if result.status == "cancelled":
+                console.print("[yellow]step cancelled; the session goes on[/]")
+    console.print("bye")
+    return 0

@@ -1,0 +1,152 @@
+"""The Reason -> Act -> Observe loop. New behaviour comes from sinks and wrappers, not flags in here."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+from locoder.agent.context import compact, summarise
+from locoder.exceptions import FormatError, LimitsExceeded, LocoderError, StepInterrupt, Submitted, TaskFailed
+from locoder.messages import Message, ModelResponse, ToolCall, Usage
+from locoder.models.parsing import action_schema, format_error, parse_tool_calls, split_thinking, thought_of
+from locoder.protocols import EventSink, Model
+from locoder.tools import ToolBox
+
+
+@dataclass
+class AgentConfig:
+    max_steps: int = 30
+    max_actions_per_turn: int = 1
+    observation_summary_chars: int = 4000
+    format_retries: int = 3
+    repeat_limit: int = 3
+    tool_mode: str = "constrained"  # constrained | native | text
+    context_window: int = 8192
+    max_tokens: int = 1024
+
+
+@dataclass
+class RunResult:
+    status: str  # submitted | failed | cancelled | error
+    answer: str
+    steps: int
+    usage: Usage
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "submitted"
+
+
+class Agent:
+    def __init__(self, model: Model, toolbox: ToolBox, config: AgentConfig, system: str,
+                 sinks: Iterable[EventSink] = ()) -> None:
+        self.model, self.toolbox, self.config, self.sinks = model, toolbox, config, list(sinks)
+        self.messages: list[Message] = [Message("system", system)]
+        self.schemas = [t.openai_schema() for t in toolbox.tools.values()]
+        self.param_names = {t.name: list(t.parameters["properties"]) for t in toolbox.tools.values()}
+        self.usage = Usage()
+        self.steps = 0
+
+    def emit(self, event: dict) -> None:
+        for sink in self.sinks:
+            sink.emit(event)
+
+    def run(self, task: str) -> RunResult:
+        self.messages.append(Message("user", task))
+        self.emit({"type": "task", "task": task})
+        self.steps, self._format_failures, self._last_key, self._repeats = 0, 0, "", 0
+        start, usage_before = time.monotonic(), Usage(**asdict(self.usage))
+        status, answer = "failed", ""
+        try:
+            while True:
+                try:
+                    self.step()
+                except Submitted as done:
+                    status, answer = "submitted", done.answer
+                    break
+                except TaskFailed as failure:
+                    answer = failure.reason
+                    self.messages.append(Message("user", f"[The task stopped: {failure.reason}]"))
+                    break
+                except StepInterrupt as interrupt:
+                    self.messages.extend(interrupt.messages)
+        except KeyboardInterrupt:
+            status, answer = "cancelled", "cancelled by the user"
+            self.messages.append(Message("user", "[The user interrupted the last step.]"))
+        except LocoderError as exc:
+            status, answer = "error", str(exc)
+        used = Usage(**asdict(self.usage))
+        for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+            setattr(used, name, getattr(used, name) - getattr(usage_before, name))
+        result = RunResult(status, answer, self.steps, used, time.monotonic() - start)
+        self.emit({"type": "result", **asdict(result)})
+        return result
+
+    def step(self) -> None:
+        if self.steps >= self.config.max_steps:
+            raise LimitsExceeded(reason=f"no final answer after {self.config.max_steps} steps (--max-steps)")
+        self.steps += 1
+        record: dict = {"type": "step", "step": self.steps}
+        try:
+            self.execute(self.parse(self.query(record), record), record)
+        finally:
+            self.emit(record)
+
+    def query(self, record: dict) -> ModelResponse:
+        record["compacted"] = compact(self.messages, self.config.context_window - self.config.max_tokens)
+        mode, n = self.config.tool_mode, self.config.max_actions_per_turn
+        schema = action_schema(self.schemas, n) if mode == "constrained" else None
+        self.emit({"type": "thinking", "step": self.steps, "transient": True})
+        response = self.model.query(self.messages, schema=schema, tools=self.schemas if mode == "native" else None)
+        self.usage.add(response.usage)
+        content, thinking = split_thinking(response.content)
+        native = [{"tool": c.name, "arguments": c.arguments} for c in response.tool_calls]
+        self.messages.append(Message("assistant", content or json.dumps(native)))
+        record.update(prompt_messages=len(self.messages) - 1, prompt_chars=sum(len(m.content) for m in self.messages[:-1]),
+                      raw_output=response.content, reasoning=response.reasoning or thinking, native_calls=native,
+                      finish_reason=response.finish_reason, usage=asdict(response.usage),
+                      model_seconds=round(response.seconds, 3), first_token_seconds=response.first_token_seconds)
+        return response
+
+    def parse(self, response: ModelResponse, record: dict) -> list[ToolCall]:
+        try:
+            if response.finish_reason == "length":
+                raise format_error("it was cut off at the token limit; keep the thought short, write large files in parts")
+            calls = parse_tool_calls(response.content, response.tool_calls, self.param_names)
+        except FormatError as exc:
+            self._format_failures += 1
+            record["format_error"] = exc.reason
+            if self._format_failures > self.config.format_retries:
+                raise TaskFailed(reason=f"the model's output could not be used {self._format_failures} times in a row ({exc.reason})") from None
+            raise
+        self._format_failures = 0
+        record["thought"] = thought_of(response.content)
+        record["calls"] = [{"tool": c.name, "arguments": c.arguments} for c in calls]
+        return calls
+
+    def execute(self, calls: list[ToolCall], record: dict) -> None:
+        limit = self.config.max_actions_per_turn
+        observations, record["observations"] = [], []
+        for call in calls[:limit]:
+            note = self._repeat_note(call)
+            result = self.toolbox.execute(call)
+            text = summarise(result.output, self.config.observation_summary_chars)
+            record["observations"].append({"tool": call.name, "ok": result.ok, "output": text, "seconds": round(result.seconds, 3)})
+            observations.append(f"Result of {call.render()}:\n{text}{note}")
+        if len(calls) > limit:
+            ignored = ", ".join(c.name for c in calls[limit:])
+            observations.append(f"[Only {limit} tool call(s) per turn are run; not run: {ignored}]")
+        self.messages.append(Message("tool", "\n\n".join(observations)))
+
+    def _repeat_note(self, call: ToolCall) -> str:
+        key = call.key()
+        self._repeats = self._repeats + 1 if key == self._last_key else 1
+        self._last_key = key
+        if self._repeats >= self.config.repeat_limit:
+            raise TaskFailed(reason=f"the model made the same call {self._repeats} times in a row: {call.render()}")
+        if self._repeats == self.config.repeat_limit - 1:
+            return "\n[You already made this exact call and got this result. Do not repeat it: take the next step or call final_answer.]"
+        return ""

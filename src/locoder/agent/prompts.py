@@ -1,0 +1,58 @@
+"""The system prompt. It is built once per session and never changes, so the server can keep the
+KV cache of the whole prefix between turns."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+FORMAT_ONE = """Reply with exactly one JSON object and nothing else:
+{"thought": "<one short sentence: what you do next and why>", "tool": "<tool name>", "arguments": {<arguments>}}"""
+
+FORMAT_MANY = """Reply with exactly one JSON object and nothing else, with 1 to {n} tool calls run in order:
+{{"thought": "<one short sentence>", "actions": [{{"tool": "<tool name>", "arguments": {{<arguments>}}}}]}}"""
+
+RULES = """Rules:
+- Paths are relative to the repository root. You can only touch files inside it.
+- Look before you act: list_files, grep and read_file show what exists. Read a file before editing it.
+- edit_file replaces an exact block of existing lines; write_file writes a whole file.
+- run_command runs a bash command in the repository root; use it to run programs and tests. Python is `{python}`.
+- Read each tool result carefully and decide the next step from it. Never repeat a call whose result you have.
+- When the task is done, or the question is answered, call final_answer. For questions about code, the answer
+  quotes the relevant lines and names the file."""
+
+
+def _signature(tool: dict[str, Any]) -> str:
+    fn = tool["function"]
+    params = fn["parameters"]
+    args = []
+    for name, schema in params["properties"].items():
+        args.append(name if name in params["required"] else f"{name}?")
+    return f"- {fn['name']}({', '.join(args)}): {fn['description']}"
+
+
+def system_prompt(
+    tools: list[dict[str, Any]],
+    workspace: Path,
+    max_actions: int = 1,
+    notes: list[str] | None = None,
+) -> str:
+    python = "python3" if shutil.which("python3") else "python"
+    parts = [
+        f"You are locoder, a coding agent working in the repository at {workspace}.",
+        "You complete the user's task by calling tools and reading their results, one step at a time.",
+        "",
+        "Tools (? marks an optional argument):",
+        *(_signature(t) for t in tools),
+        "",
+        FORMAT_ONE if max_actions == 1 else FORMAT_MANY.format(n=max_actions),
+        "",
+        RULES.format(python=python),
+        "",
+        f"Environment: {platform.system()} with bash.",
+    ]
+    if notes:
+        parts += ["", "Notes the user asked you to remember about this project:", *(f"- {n}" for n in notes)]
+    return "\n".join(parts)

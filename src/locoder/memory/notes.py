@@ -1,0 +1,46 @@
+"""The human-readable notes file, ``memory_bank/global.md`` in the state folder."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+HEADER = "# locoder notes\n\nNotes remembered for this project, newest last.\n\n"
+
+
+def notes_path(state_dir: Path) -> Path:
+    return state_dir / "memory_bank" / "global.md"
+
+
+def append_note(state_dir: Path, note: str, now: datetime | None = None) -> Path:
+    """Append one timestamped note with a single write (concurrent writers cannot interleave a line)."""
+    text = " ".join(note.split())
+    if not text:
+        raise ValueError("the note is empty")
+    path = notes_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data = (("" if path.exists() else HEADER) + f"- {stamp} {text}\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return path
+
+
+def recent_notes(state_dir: Path, max_chars: int = 1500) -> list[str]:
+    """The newest notes that fit in ``max_chars``, oldest first."""
+    path = notes_path(state_dir)
+    if not path.is_file():
+        return []
+    notes = [line[2:].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("- ")]
+    kept: list[str] = []
+    used = 0
+    for note in reversed(notes):
+        if used + len(note) > max_chars:
+            break
+        kept.append(note)
+        used += len(note)
+    return kept[::-1]

@@ -1,0 +1,32 @@
+"""The small interfaces between layers. Implementations inherit nothing; they only match."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from locoder.messages import Message, ModelResponse
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A chat model. ``schema`` asks for output constrained to that JSON schema when the
+    backend supports it; ``tools`` offers native function calling."""
+
+    name: str
+
+    def query(
+        self,
+        messages: Sequence[Message],
+        *,
+        schema: dict[str, Any] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+    ) -> ModelResponse: ...
+
+    def close(self) -> None: ...
+
+
+class EventSink(Protocol):
+    """Receives one dict per agent event (step, result, error)."""
+
+    def emit(self, event: dict[str, Any]) -> None: ...

@@ -1,0 +1,3 @@
+from locoder.sandbox.local import CommandResult, run_command
+
+__all__ = ["CommandResult", "run_command"]

@@ -1,0 +1,122 @@
+"""Run a shell command in its own process group, with a timeout and bounded output.
+
+Failures come back as results, never exceptions. On timeout, on Ctrl-C, and after the command
+exits, the whole process group is killed, so nothing the command started outlives it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class CommandResult:
+    output: str
+    exit_code: int | None
+    timed_out: bool = False
+    truncated_chars: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+class _CappedBuffer:
+    """Keeps the first and last ``limit/2`` bytes of a stream and counts what it dropped."""
+
+    def __init__(self, limit: int) -> None:
+        self.half = max(limit // 2, 1)
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def feed(self, data: bytes) -> None:
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > self.half:
+                self.dropped += len(self.tail) - self.half
+                del self.tail[: len(self.tail) - self.half]
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", errors="replace")
+        tail = self.tail.decode("utf-8", errors="replace")
+        if self.dropped:
+            return f"{head}\n... [{self.dropped} bytes of output omitted] ...\n{tail}"
+        return head + tail
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_command(
+    command: str,
+    cwd: Path,
+    *,
+    timeout: float = 120.0,
+    max_output: int = 20000,
+    env: dict[str, str] | None = None,
+) -> CommandResult:
+    """Run ``command`` with bash in ``cwd``; stdout and stderr are merged."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            ["bash", "-c", command],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    except OSError as exc:
+        return CommandResult(output=f"could not start command: {exc}", exit_code=None)
+    buffer = _CappedBuffer(max_output)
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+
+    def pump() -> None:
+        while chunk := os.read(fd, 65536):
+            buffer.feed(chunk)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        # Also reached on KeyboardInterrupt: the command's group never outlives the call.
+        _kill_group(proc)
+        proc.wait()
+        reader.join(timeout=2)
+    output = buffer.text()
+    if reader.is_alive():
+        # A process that left the group (setsid) still holds the pipe: stop listening to it.
+        output += "\n[a process started by the command still holds its output open; ignored]"
+    else:
+        proc.stdout.close()
+    if timed_out:
+        output += f"\n[command timed out after {timeout:g}s and was killed]"
+    return CommandResult(
+        output=output,
+        exit_code=None if timed_out else proc.returncode,
+        timed_out=timed_out,
+        truncated_chars=buffer.dropped,
+        seconds=time.monotonic() - start,
+    )

@@ -1,0 +1,171 @@
+"""A tool is a typed function with a docstring; its JSON schema is derived here, in one place.
+
+    @tool
+    def read_file(ctx: ToolContext, path: str, start_line: int = 1) -> str:
+        '''Read a file.
+
+        Args:
+            path: File path relative to the workspace.
+            start_line: First line to show (1-based).
+        '''
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import time
+import types
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from locoder.exceptions import StepInterrupt, ToolError
+from locoder.messages import ToolCall, ToolResult
+
+
+@dataclass
+class ToolContext:
+    """What a tool may touch: the workspace, and the limits it must respect."""
+
+    workspace: Path
+    command_timeout: float = 120.0
+    command_output_chars: int = 20000
+    env: dict[str, str] | None = None
+
+
+_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _json_type(annotation: Any) -> tuple[dict[str, Any], bool]:
+    """Map a type hint to a JSON schema; the flag says whether ``None`` is allowed."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        schema, _ = _json_type(args[0])
+        return schema, len(args) < len(typing.get_args(annotation))
+    if origin is list:
+        (item,) = typing.get_args(annotation) or (str,)
+        return {"type": "array", "items": _json_type(item)[0]}, False
+    if annotation in _JSON_TYPES:
+        return {"type": _JSON_TYPES[annotation]}, False
+    raise TypeError(f"unsupported tool parameter type {annotation!r}")
+
+
+def _doc_args(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a Google-style docstring into its description and per-argument help."""
+    description, _, rest = doc.partition("Args:")
+    args: dict[str, str] = {}
+    current = None
+    for line in rest.splitlines():
+        m = re.match(r"\s+(\w+):\s*(.*)", line)
+        if m and (current is None or len(line) - len(line.lstrip()) <= _indent(rest)):
+            current = m.group(1)
+            args[current] = m.group(2).strip()
+        elif current and line.strip():
+            args[current] += " " + line.strip()
+    return " ".join(description.split()), args
+
+
+def _indent(block: str) -> int:
+    for line in block.splitlines():
+        if line.strip():
+            return len(line) - len(line.lstrip())
+    return 0
+
+
+@dataclass
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    func: Callable[..., str]
+    types: dict[str, type] = field(default_factory=dict)
+
+    def openai_schema(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+    def coerce(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check the arguments against the signature; convert obvious string forms of numbers and booleans."""
+        unknown = sorted(set(arguments) - set(self.parameters["properties"]))
+        if unknown:
+            raise ToolError(
+                f"{self.name} takes no argument(s) {', '.join(unknown)}; "
+                f"its arguments are: {', '.join(self.parameters['properties'])}"
+            )
+        missing = [p for p in self.parameters["required"] if arguments.get(p) is None]
+        if missing:
+            raise ToolError(f"{self.name} needs the argument(s) {', '.join(missing)}")
+        return {k: _convert(self.name, k, v, self.types.get(k, str)) for k, v in arguments.items()}
+
+
+def _convert(tool_name: str, key: str, value: Any, kind: type) -> Any:
+    if value is None or kind not in (int, float, bool, str):
+        return value
+    if kind is bool and isinstance(value, str):
+        if value.lower() in {"true", "false"}:
+            return value.lower() == "true"
+    elif kind is str and isinstance(value, (int, float)):
+        return str(value)
+    elif kind in (int, float) and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ToolError(f"{tool_name}: argument '{key}' must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def tool(func: Callable[..., str]) -> Tool:
+    """Turn a function whose first parameter is the ``ToolContext`` into a ``Tool``."""
+    hints = typing.get_type_hints(func)
+    description, arg_help = _doc_args(inspect.getdoc(func) or "")
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    kinds: dict[str, type] = {}
+    for param in list(inspect.signature(func).parameters.values())[1:]:
+        schema, nullable = _json_type(hints[param.name])
+        if param.name in arg_help:
+            schema["description"] = arg_help[param.name]
+        properties[param.name] = schema
+        base = hints[param.name]
+        kinds[param.name] = next((a for a in typing.get_args(base) if a is not type(None)), base)
+        if param.default is inspect.Parameter.empty and not nullable:
+            required.append(param.name)
+    parameters = {"type": "object", "properties": properties, "required": required}
+    return Tool(func.__name__, description, parameters, func, kinds)
+
+
+class ToolBox:
+    """The tools the agent may call, by name; runs a call and turns every failure into a result."""
+
+    def __init__(self, tools: Iterable[Tool], context: ToolContext) -> None:
+        self.tools = {t.name: t for t in tools}
+        self.context = context
+
+    def names(self) -> list[str]:
+        return list(self.tools)
+
+    def execute(self, call: ToolCall) -> ToolResult:
+        start = time.monotonic()
+        tool_ = self.tools.get(call.name)
+        if tool_ is None:
+            return ToolResult(
+                call, f"Error: unknown tool '{call.name}'. Available tools: {', '.join(self.tools)}.", ok=False
+            )
+        try:
+            output = tool_.func(self.context, **tool_.coerce(call.arguments))
+            ok = True
+        except StepInterrupt:
+            raise
+        except ToolError as exc:
+            output, ok = f"Error: {exc}", False
+        except Exception as exc:  # a tool bug must not end the session; the model sees it
+            output, ok = f"Error: {call.name} failed: {type(exc).__name__}: {exc}", False
+        return ToolResult(call, output, ok=ok, seconds=time.monotonic() - start)

@@ -1,0 +1,134 @@
+"""File tools: list, read, write, edit. Every path is confined to the workspace."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from locoder.exceptions import ToolError
+from locoder.tools.base import ToolContext, tool
+from locoder.tools.edit import apply_edit, unified_diff
+from locoder.tools.paths import display, resolve_in_workspace
+
+# Folders no listing or search needs to show the model.
+SKIP_DIRS = {".git", ".locoder", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
+             ".pytest_cache", ".ruff_cache", ".tox", "dist", "build"}
+MAX_READ_BYTES = 2_000_000
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and rename, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _read_text(path: Path, shown: str) -> str:
+    if not path.is_file():
+        raise ToolError(f"{shown} does not exist" if not path.exists() else f"{shown} is not a file")
+    if path.stat().st_size > MAX_READ_BYTES:
+        raise ToolError(f"{shown} is larger than {MAX_READ_BYTES} bytes; use grep or a line range")
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise ToolError(f"{shown} looks like a binary file")
+    return data.decode("utf-8", errors="replace")
+
+
+@tool
+def list_files(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
+    """List files and folders under a folder of the workspace.
+
+    Args:
+        path: Folder relative to the workspace.
+        max_depth: How many folder levels to descend.
+    """
+    root = resolve_in_workspace(ctx.workspace, path)
+    if not root.is_dir():
+        raise ToolError(f"{path} is not a folder")
+    entries: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        depth = len(Path(dirpath).relative_to(root).parts)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")) \
+            if depth < max_depth else []
+        rel = Path(dirpath).relative_to(root)
+        entries += [f"{rel / d}/" if str(rel) != "." else f"{d}/" for d in dirnames]
+        entries += [str(rel / f) if str(rel) != "." else f for f in sorted(filenames)]
+        if len(entries) > 500:
+            break
+    if not entries:
+        return f"{display(ctx.workspace, root)} is empty"
+    shown = sorted(entries)[:500]
+    more = f"\n... [{len(entries) - 500} more]" if len(entries) > 500 else ""
+    return "\n".join(shown) + more
+
+
+@tool
+def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int | None = None) -> str:
+    """Read a text file, with line numbers. Read a range of lines for large files.
+
+    Args:
+        path: File path relative to the workspace.
+        start_line: First line to show (1-based).
+        end_line: Last line to show (inclusive); omit to read to the end.
+    """
+    target = resolve_in_workspace(ctx.workspace, path)
+    lines = _read_text(target, path).splitlines()
+    if not lines:
+        return f"{path} is empty"
+    first = max(start_line, 1)
+    last = min(end_line or len(lines), len(lines))
+    if first > len(lines):
+        raise ToolError(f"{path} has only {len(lines)} lines")
+    body = "\n".join(f"{n:>5}  {lines[n - 1]}" for n in range(first, last + 1))
+    return f"{path} (lines {first}-{last} of {len(lines)}):\n{body}"
+
+
+@tool
+def write_file(ctx: ToolContext, path: str, content: str) -> str:
+    """Create a file, or replace its whole content.
+
+    Args:
+        path: File path relative to the workspace.
+        content: The complete new content of the file.
+    """
+    target = resolve_in_workspace(ctx.workspace, path)
+    if target.is_dir():
+        raise ToolError(f"{path} is a folder")
+    before = _read_text(target, path) if target.exists() else None
+    write_atomic(target, content)
+    if before is None:
+        return f"created {path} ({len(content.splitlines())} lines)"
+    if before == content:
+        return f"{path} already had this content; nothing changed"
+    return f"overwrote {path}:\n{unified_diff(before, content, path)}"
+
+
+@tool
+def edit_file(ctx: ToolContext, path: str, search: str, replace: str) -> str:
+    """Replace one exact block of lines in a file with new lines. Copy the search block exactly from
+    the file (read it first); it must occur once.
+
+    Args:
+        path: File path relative to the workspace.
+        search: The exact existing lines to replace.
+        replace: The new lines.
+    """
+    target = resolve_in_workspace(ctx.workspace, path)
+    before = _read_text(target, path)
+    after = apply_edit(before, search, replace)
+    if after == before:
+        return f"{path}: the replacement is identical; nothing changed"
+    write_atomic(target, after)
+    return f"edited {path}:\n{unified_diff(before, after, path)}"

@@ -1,0 +1,34 @@
+"""run_command and final_answer."""
+
+from __future__ import annotations
+
+from locoder.exceptions import Submitted
+from locoder.sandbox import run_command as run_in_sandbox
+from locoder.tools.base import ToolContext, tool
+
+
+@tool
+def run_command(ctx: ToolContext, command: str, timeout: int | None = None) -> str:
+    """Run a shell command in the workspace folder and show its exit code and output.
+
+    Args:
+        command: The bash command line to run.
+        timeout: Seconds before the command is killed (default from settings).
+    """
+    limit = min(float(timeout), ctx.command_timeout) if timeout else ctx.command_timeout
+    result = run_in_sandbox(
+        command, ctx.workspace, timeout=limit, max_output=ctx.command_output_chars, env=ctx.env
+    )
+    status = "timed out" if result.timed_out else f"exit code {result.exit_code}"
+    output = result.output.strip() or "(no output)"
+    return f"$ {command}\n[{status}]\n{output}"
+
+
+@tool
+def final_answer(ctx: ToolContext, answer: str) -> str:
+    """Finish the task and give the user your answer. Call it once the task is done.
+
+    Args:
+        answer: The answer or a short summary of what was done.
+    """
+    raise Submitted(answer)
