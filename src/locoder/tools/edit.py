@@ -24,7 +24,7 @@ def apply_edit(text: str, search: str, replace: str) -> str:
 
 def _apply_loose(text: str, search: str, replace: str) -> str:
     lines = text.splitlines(keepends=True)
-    wanted = [s for s in search.splitlines()]
+    wanted = search.splitlines()
     while wanted and not wanted[-1].strip():
         wanted.pop()
     while wanted and not wanted[0].strip():
@@ -45,7 +45,7 @@ def _apply_loose(text: str, search: str, replace: str) -> str:
         if hits:
             i = hits[0]
             new = _reindent(replace, wanted[0], lines[i])
-            if new and not new.endswith("\n") and i + len(target) < len(lines):
+            if new and not new.endswith("\n") and lines[i + len(target) - 1].endswith("\n"):
                 new += "\n"
             return "".join(lines[:i]) + new + "".join(lines[i + len(target) :])
     raise ToolError("the search block was not found in the file" + _closest_hint(lines, wanted))

@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from locoder.config import load_settings
+from locoder.exceptions import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults(isolated_env, repo):
+    s = load_settings({"workspace": str(repo)}, env={})
+    assert s.model == "qwen2.5-coder-1.5b" and s.max_steps == 30 and s.max_actions_per_turn == 1
+    assert s.audit_log_path == repo.resolve() / ".locoder" / "logs" / "agent_audit.jsonl"
+
+
+def test_precedence_flags_env_project_user_defaults(isolated_env, repo):
+    user = write(isolated_env / "user.toml", "max_steps = 11\ntemperature = 0.9\ncontext_window = 2048\nmax_tokens = 100\n")
+    write(repo / ".locoder.toml", "[locoder]\nmax_steps = 12\ncontext_window = 4096\nmax_tokens = 200\n")
+    env = {"LOCODER_MAX_STEPS": "13", "LOCODER_CONTEXT_WINDOW": "3000"}
+    s = load_settings({"workspace": str(repo), "max_steps": 14}, env=env, user_config=user)
+    assert s.max_steps == 14  # flag
+    assert s.context_window == 3000  # environment
+    assert s.max_tokens == 200  # project file
+    assert s.temperature == 0.9  # user file
+    assert s.repeat_limit == 3  # default
+    s2 = load_settings({"workspace": str(repo)}, env=env, user_config=user)
+    assert s2.max_steps == 13
+
+
+def test_user_config_found_through_xdg(isolated_env, repo):
+    write(isolated_env / ".config" / "locoder" / "config.toml", "max_steps = 7\n")
+    assert load_settings({"workspace": str(repo)}).max_steps == 7
+
+
+def test_openai_variables(isolated_env, repo):
+    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "sk-test-not-real", "MODEL_NAME": "m"}
+    s = load_settings({"workspace": str(repo)}, env=env)
+    assert (s.model, s.api_key, s.model_name) == ("http://127.0.0.1:9/v1", "sk-test-not-real", "m")
+    assert "sk-test" not in repr(s) and s.dump()["api_key"] == "***"
+
+
+def test_flag_beats_openai_base_url(isolated_env, repo):
+    s = load_settings({"workspace": str(repo), "model": "qwen2.5-coder-0.5b"}, env={"OPENAI_BASE_URL": "http://x/v1"})
+    assert s.model == "qwen2.5-coder-0.5b"
+
+
+@pytest.mark.parametrize(
+    "flags,env,message",
+    [
+        ({"max_steps": 0}, {}, "max_steps must be at least 1"),
+        ({}, {"LOCODER_MAX_STEPS": "many"}, "must be a int"),
+        ({"tool_mode": "telepathy"}, {}, "tool_mode"),
+    ],
+)
+def test_bad_values_are_config_errors(isolated_env, repo, flags, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"workspace": str(repo), **flags}, env=env)
+
+
+def test_unknown_key_and_broken_toml(isolated_env, repo):
+    write(repo / ".locoder.toml", "max_stepz = 3\n")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_settings({"workspace": str(repo)}, env={})
+    write(repo / ".locoder.toml", "max_steps = [\n")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_settings({"workspace": str(repo)}, env={})
+
+
+def test_missing_workspace(isolated_env, tmp_path):
+    with pytest.raises(ConfigError, match="not a directory"):
+        load_settings({"workspace": str(tmp_path / "nope")}, env={})
