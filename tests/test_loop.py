@@ -1,8 +1,6 @@
 import json
 from pathlib import Path
 
-import pytest
-
 from conftest import action
 from locoder.agent.context import compact, estimate_tokens, summarise
 from locoder.agent.loop import Agent, AgentConfig

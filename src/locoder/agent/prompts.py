@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-FORMAT_ONE = """Reply with exactly one JSON object and nothing else:
-{"thought": "<one short sentence: what you do next and why>", "tool": "<tool name>", "arguments": {<arguments>}}"""
+FORMAT_ONE = """Reply with exactly one JSON object on one line and nothing else:
+{"thought": "<what the last result showed, and what you do next>", "tool": "<tool name>", "arguments": {<arguments>}}"""
 
 FORMAT_MANY = """Reply with exactly one JSON object and nothing else, with 1 to {n} tool calls run in order:
 {{"thought": "<one short sentence>", "actions": [{{"tool": "<tool name>", "arguments": {{<arguments>}}}}]}}"""
@@ -23,12 +23,20 @@ RULES = """Rules:
 - When the task is done, or the question is answered, call final_answer. For questions about code, the answer
   quotes the relevant lines and names the file."""
 
+EXAMPLE = """Example of a whole task:
+user: What does parse in util.py return?
+you: {"thought": "I have not seen util.py yet; find parse.", "tool": "grep", "arguments": {"pattern": "def parse", "path": "util.py"}}
+user: Result of grep(pattern='def parse', path='util.py'): util.py:12:def parse(text):
+you: {"thought": "parse starts at line 12; read it.", "tool": "read_file", "arguments": {"path": "util.py"}}
+user: Result of read_file(path='util.py'): ... 12  def parse(text): 13      tokens = text.split() 14      return tokens ...
+you: {"thought": "Line 14 returns tokens, the words of text.", "tool": "final_answer", "arguments": {"answer": "parse in util.py returns `tokens`, the list of words of `text` (line 14: `return tokens`)."}}"""
+
 
 def _signature(tool: dict[str, Any]) -> str:
     fn = tool["function"]
     params = fn["parameters"]
     args = []
-    for name, schema in params["properties"].items():
+    for name in params["properties"]:
         args.append(name if name in params["required"] else f"{name}?")
     return f"- {fn['name']}({', '.join(args)}): {fn['description']}"
 
@@ -50,6 +58,8 @@ def system_prompt(
         FORMAT_ONE if max_actions == 1 else FORMAT_MANY.format(n=max_actions),
         "",
         RULES.format(python=python),
+        "",
+        EXAMPLE if max_actions == 1 else "",
         "",
         f"Environment: {platform.system()} with bash.",
     ]

@@ -126,6 +126,7 @@ class ModelStore:
                 if progress:
                     progress(f"verifying {name}", done, spec.size)
         if digest.hexdigest() != spec.sha256:
+            self._stamp(name).unlink(missing_ok=True)  # a stale stamp would keep the corrupt file "ready"
             return False
         self._write_stamp(name)
         return True
@@ -145,6 +146,8 @@ class ModelStore:
 
     def pull(self, name: str, progress: Progress | None = None, prune: bool = False) -> Path:
         spec = get_spec(name)
+        if self.status(name) == "ready":
+            return self.path(name)
         self._prepare_root(spec)
         with self._lock():
             if self.status(name) == "ready" or self.verify(name, progress):

@@ -15,6 +15,7 @@ from locoder.tools.paths import display, resolve_in_workspace
 SKIP_DIRS = {".git", ".locoder", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
              ".pytest_cache", ".ruff_cache", ".tox", "dist", "build"}
 MAX_READ_BYTES = 2_000_000
+WHOLE_FILE_LINES = 200  # files this short are always shown whole
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -87,12 +88,22 @@ def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int | 
     lines = _read_text(target, path).splitlines()
     if not lines:
         return f"{path} is empty"
+    if len(lines) <= WHOLE_FILE_LINES:
+        # Small models ask for ranges that miss what they need; a short file is cheaper shown whole.
+        start_line, end_line = 1, None
     first = max(start_line, 1)
     last = min(end_line or len(lines), len(lines))
     if first > len(lines):
         raise ToolError(f"{path} has only {len(lines)} lines")
     body = "\n".join(f"{n:>5}  {lines[n - 1]}" for n in range(first, last + 1))
-    return f"{path} (lines {first}-{last} of {len(lines)}):\n{body}"
+    if first == 1 and last == len(lines):
+        return f"{path} (all {len(lines)} lines):\n{body}"
+    rest = []
+    if first > 1:
+        rest.append(f"lines 1-{first - 1}")
+    if last < len(lines):
+        rest.append(f"lines {last + 1}-{len(lines)}")
+    return f"{path} (lines {first}-{last} of {len(lines)}; not shown: {' and '.join(rest)}):\n{body}"
 
 
 @tool

@@ -87,5 +87,5 @@ def grep(ctx: ToolContext, pattern: str, path: str = ".", glob: str = "", max_re
         hits = _python_grep(pattern, root, glob, max_results, cwd)
     if not hits:
         return f"no matches for {pattern!r}"
-    more = f"\n... [more matches; narrow the pattern or path]" if len(hits) > max_results else ""
+    more = "\n... [more matches; narrow the pattern or path]" if len(hits) > max_results else ""
     return "\n".join(hits[:max_results]) + more

@@ -1,0 +1,109 @@
+"""The command line as a user runs it: real subprocesses, scripted model for the loop's logic."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import action
+from locoder.audit import read_audit_log
+
+
+def locoder(*args, cwd=None, env=None, timeout=60, input=None):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "locoder", *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout, input=input)
+
+
+def script(tmp_path: Path, replies) -> str:
+    path = tmp_path / "replies.json"
+    path.write_text(json.dumps(replies))
+    return f"scripted:{path}"
+
+
+@pytest.fixture
+def env(isolated_env):
+    return {"HOME": str(isolated_env), "XDG_CONFIG_HOME": str(isolated_env / ".config"), "COLUMNS": "200"}
+
+
+def test_help_is_fast_and_imports_nothing_heavy():
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "locoder", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "locoder run" in out.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line}
+    assert not imported & {"httpx", "xllamacpp", "rich", "prompt_toolkit", "torch"}
+
+
+def test_run_succeeds_and_writes_the_audit_log(tmp_path, repo, env):
+    model = script(tmp_path, [action("write_file", path="hello.py", content="print('hi')\n"),
+                              action("run_command", command="python3 hello.py"),
+                              action("final_answer", answer="created and ran hello.py")])
+    out = locoder("run", "make hello", "--workspace", str(repo), "--model", model, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "created and ran hello.py" in out.stdout and (repo / "hello.py").exists()
+    records = read_audit_log(repo / ".locoder" / "logs" / "agent_audit.jsonl")
+    assert [r["type"] for r in records] == ["session", "task", "step", "step", "step", "result"]
+    assert records[0]["settings"]["workspace"] == str(repo) and records[0]["tool_mode"] == "constrained"
+    assert "hi" in records[3]["observations"][0]["output"]
+
+
+def test_once_is_an_alias_and_failure_exits_nonzero(tmp_path, repo, env):
+    model = script(tmp_path, ["not a tool call"] * 10)
+    out = locoder("--once", "do it", "--workspace", str(repo), "--model", model, env=env)
+    assert out.returncode == 1 and "could not be used" in out.stdout
+
+
+def test_flags_after_the_subcommand_and_custom_audit_log(tmp_path, repo, env):
+    log = tmp_path / "elsewhere" / "audit.jsonl"
+    model = script(tmp_path, [action("final_answer", answer="ok")])
+    out = locoder("run", "x", "-w", str(repo), "-m", model, "--audit-log", str(log), "--max-steps", "2", env=env)
+    assert out.returncode == 0, out.stderr
+    session = read_audit_log(log)[0]
+    assert session["settings"]["max_steps"] == 2
+
+
+def test_remember_appends_a_timestamped_note_used_in_the_next_session(tmp_path, repo, env):
+    for note in ("tests run with make test", "the main module is calc.py"):
+        out = locoder("--remember", note, "--workspace", str(repo), env=env)
+        assert out.returncode == 0, out.stderr
+    notes = (repo / ".locoder" / "memory_bank" / "global.md").read_text()
+    assert re.search(r"^- \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ tests run with make test$", notes, re.M)
+    assert notes.index("make test") < notes.index("calc.py")
+    locoder("run", "x", "-w", str(repo), "-m", script(tmp_path, [action("final_answer", answer="ok")]), env=env)
+    prompt = read_audit_log(repo / ".locoder" / "logs" / "agent_audit.jsonl")[0]["system_prompt"]
+    assert "tests run with make test" in prompt and "calc.py" in prompt
+
+
+def test_dead_server_gives_one_line_and_nonzero_exit(repo, env):
+    out = locoder("run", "x", "-w", str(repo), "-m", "http://127.0.0.1:9/v1", "--model-name", "m", env=env)
+    assert out.returncode == 1
+    assert "cannot reach the model server" in out.stdout and "Traceback" not in out.stdout + out.stderr
+
+
+def test_unknown_model_and_bad_flag_values(repo, env):
+    out = locoder("run", "x", "-w", str(repo), "-m", "no-such-model", env=env)
+    assert out.returncode == 2 and "unknown model 'no-such-model'" in out.stderr and "Traceback" not in out.stderr
+    out = locoder("run", "x", "-w", str(repo), "--max-steps", "0", env=env)
+    assert out.returncode == 2 and "max_steps must be at least 1" in out.stderr
+
+
+def test_missing_workspace_and_unwritable_state(tmp_path, repo, env):
+    out = locoder("run", "x", "-w", str(tmp_path / "absent"), env=env)
+    assert out.returncode == 2 and "not a directory" in out.stderr
+    (repo / ".locoder").write_text("a file where the state folder should be")
+    out = locoder("--remember", "x", "-w", str(repo), env=env)
+    assert out.returncode == 2 and "cannot write the state folder" in out.stderr
+    assert (repo / ".locoder").read_text().startswith("a file")
+
+
+def test_models_list_and_path(tmp_path, env):
+    out = locoder("models", "list", "--models-dir", str(tmp_path), env=env)
+    assert out.returncode == 0
+    assert "qwen2.5-coder-1.5b" in out.stdout and "missing" in out.stdout and "qwen2.5-coder-0.5b" in out.stdout
+    out = locoder("models", "path", "qwen2.5-coder-0.5b", "--models-dir", str(tmp_path), env=env)
+    assert out.returncode == 1 and out.stdout.strip().endswith("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
+    out = locoder("models", "verify", "qwen2.5-coder-0.5b", "--models-dir", str(tmp_path), env=env)
+    assert out.returncode == 1 and "MISSING OR CORRUPT" in out.stdout

@@ -1,0 +1,66 @@
+"""End to end with the real embedded model (Qwen2.5-Coder-1.5B through llama.cpp), through the real CLI.
+
+Each test is a subprocess `locoder run` in a real git repository in a temporary folder. The model is
+pulled once by scripts/test (and cached); a test that finds no model pulls it through the same store.
+Temperature 0 keeps the runs repeatable.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from locoder.audit import read_audit_log
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "qwen2.5-coder-1.5b"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def model_ready():
+    from locoder.models.store import ModelStore
+
+    ModelStore().ensure(MODEL)
+
+
+def run_task(repo: Path, task: str, *extra: str, timeout: int = 600) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("OPENAI_BASE_URL", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "locoder", "run", task, "-w", str(repo), "-m", MODEL, "--temperature", "0",
+         "--max-steps", "8", *extra],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )
+    return out, read_audit_log(repo / ".locoder" / "logs" / "agent_audit.jsonl")
+
+
+def observations(records: list[dict]) -> list[tuple[str, str]]:
+    return [(call["tool"], obs["output"]) for r in records if r["type"] == "step"
+            for call, obs in zip(r.get("calls", []), r.get("observations", []))]
+
+
+def test_create_and_run_hello(repo):
+    out, records = run_task(repo, "create hello.py that prints hello and run it")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert (repo / "hello.py").is_file()
+    ran = subprocess.run([sys.executable, "hello.py"], cwd=repo, capture_output=True, text=True)
+    assert "hello" in ran.stdout.lower()
+    commands = [text for tool, text in observations(records) if tool == "run_command"]
+    assert any("hello.py" in text and "exit code 0" in text and "hello" in text.lower() for text in commands)
+    assert records[-1]["status"] == "submitted"
+    # After the first turn the server evaluates only the new tokens: the prompt prefix stays cached.
+    later = [r["usage"] for r in records if r["type"] == "step" and r["step"] > 1]
+    assert later and all(u["prompt_processed"] < u["prompt_tokens"] / 2 for u in later), json.dumps(later)
+
+
+def test_answer_about_code_quotes_it(repo):
+    out, records = run_task(repo, "What does the function scale in calc.py return?")
+    assert out.returncode == 0, out.stdout[-2000:]
+    answer = records[-1]["answer"]
+    assert "x * 3" in answer.replace("x*3", "x * 3")
+    assert any(tool in ("read_file", "grep") for tool, _ in observations(records))
+
