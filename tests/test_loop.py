@@ -1,10 +1,13 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import action
 from locoder.agent.context import compact, estimate_tokens, summarise
 from locoder.agent.loop import Agent, AgentConfig
 from locoder.audit import AuditLog, read_audit_log
+from locoder.exceptions import FormatError
 from locoder.messages import Message
 from locoder.models.scripted import ScriptedModel
 from locoder.tools import ToolBox, ToolContext, default_tools
@@ -146,6 +149,15 @@ def test_ctrl_c_cancels_the_step_and_the_session_goes_on(repo, tmp_path):
     contents = [m.content for m in agent.messages]
     assert "[The user interrupted the last step.]" in contents and "second task" in contents
     assert [r["status"] for r in read_audit_log(log) if r["type"] == "result"] == ["cancelled", "submitted"]
+
+
+def test_step_can_be_driven_without_run(repo):
+    agent, _, _ = make_agent(repo, ["garbage", action("list_files")])
+    agent.messages.append(Message("user", "list"))
+    with pytest.raises(FormatError):
+        agent.step()
+    agent.step()
+    assert agent.steps == 2 and "calc.py" in agent.messages[-1].content
 
 
 def test_summarise_and_compact():

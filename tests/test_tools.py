@@ -73,6 +73,15 @@ def test_write_creates_folders_and_overwrite_shows_a_diff(box, repo):
     assert (repo / "pkg/new.py").read_text() == "x = 2\n"
 
 
+def test_new_files_get_the_usual_mode(box, repo):
+    old = os.umask(0o022)
+    try:
+        run(box, "write_file", path="new.py", content="x\n")
+    finally:
+        os.umask(old)
+    assert (repo / "new.py").stat().st_mode & 0o777 == 0o644
+
+
 def test_write_keeps_file_mode(box, repo):
     script = repo / "run.sh"
     script.write_text("echo a\n")

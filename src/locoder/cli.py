@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from locoder import __version__
@@ -92,7 +93,7 @@ def cmd_models(args: argparse.Namespace, console) -> int:
     from locoder.models.store import CATALOG, ModelStore
 
     settings = _settings(args)
-    store = ModelStore(None if not settings.models_dir else __import__("pathlib").Path(settings.models_dir))
+    store = ModelStore(Path(settings.models_dir) if settings.models_dir else None)
     if args.action == "list":
         for name, spec in CATALOG.items():
             mark = "*" if name == settings.model else " "

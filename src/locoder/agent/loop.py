@@ -48,7 +48,10 @@ class Agent:
         self.schemas = [t.openai_schema() for t in toolbox.tools.values()]
         self.param_names = {t.name: list(t.parameters["properties"]) for t in toolbox.tools.values()}
         self.usage = Usage()
-        self.steps = 0
+        self._reset_task_state()
+
+    def _reset_task_state(self) -> None:
+        self.steps, self._format_failures, self._last_key, self._repeats = 0, 0, "", 0
 
     def emit(self, event: dict) -> None:
         for sink in self.sinks:
@@ -57,7 +60,7 @@ class Agent:
     def run(self, task: str) -> RunResult:
         self.messages.append(Message("user", task))
         self.emit({"type": "task", "task": task})
-        self.steps, self._format_failures, self._last_key, self._repeats = 0, 0, "", 0
+        self._reset_task_state()
         start, usage_before = time.monotonic(), Usage(**asdict(self.usage))
         status, answer = "failed", ""
         try:

@@ -48,6 +48,10 @@ class EmbeddedServer:
         params.n_parallel = 1
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
+        # No busy-waiting between work items: spinning threads starve anything else on a small machine
+        # (another model, the test runner) and gain nothing measurable when the machine is idle.
+        params.cpuparams.poll = 0
+        params.cpuparams_batch.poll = 0
         params.hostnames = ["127.0.0.1"]
         params.port = _free_port()
         params.use_jinja = True
