@@ -66,12 +66,11 @@ def test_ctrl_c_cancels_a_running_command_and_the_session_goes_on(spawn, repo):
 
 def test_slash_commands(spawn, repo):
     child = spawn([])
-    child.sendline("/help")
-    child.expect("Ctrl-C cancels the current step")
-    child.sendline("/remember deploy with make release")
-    child.expect("noted in")
-    child.sendline("/bogus")
-    child.expect("unknown command /bogus")
+    for line, reply in [("/help", "Ctrl-C cancels the current step"), ("/remember deploy with make release", "noted in"),
+                        ("/bogus", "unknown command /bogus")]:
+        child.sendline(line)
+        child.expect(reply)
+        child.expect_exact(PROMPT)
     child.sendeof()
     child.expect(pexpect.EOF)
     assert "deploy with make release" in (repo / ".locoder" / "memory_bank" / "global.md").read_text()
