@@ -107,3 +107,30 @@ def test_models_list_and_path(tmp_path, env):
     assert out.returncode == 1 and out.stdout.strip().endswith("qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")
     out = locoder("models", "verify", "qwen2.5-coder-0.5b", "--models-dir", str(tmp_path), env=env)
     assert out.returncode == 1 and "MISSING OR CORRUPT" in out.stdout
+
+
+def test_kill_mid_step_leaves_a_readable_audit_log(tmp_path, repo, env):
+    import signal
+    import time
+
+    model = script(tmp_path, [action("list_files"), action("run_command", command="sleep 27.18")])
+    proc = subprocess.Popen([sys.executable, "-m", "locoder", "run", "x", "-w", str(repo), "-m", model],
+                            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = repo / ".locoder" / "logs" / "agent_audit.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (log.exists() and '"step": 1' in log.read_text()):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    subprocess.run(["pkill", "-f", "sleep 27.18"])
+    records = read_audit_log(log)
+    assert [r["type"] for r in records] == ["session", "task", "step"]
+    assert log.read_text().endswith("\n")
+
+
+def test_full_disk_under_the_audit_log_warns_and_the_task_still_runs(tmp_path, repo, env):
+    model = script(tmp_path, [action("final_answer", answer="done anyway")])
+    out = locoder("run", "x", "-w", str(repo), "-m", model, "--audit-log", "/dev/full", env=env)
+    assert out.returncode == 0 and "done anyway" in out.stdout
+    assert out.stderr.count("cannot be written") == 1 and "continuing without it" in out.stderr
