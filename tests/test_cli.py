@@ -79,8 +79,12 @@ def test_remember_appends_a_timestamped_note_used_in_the_next_session(tmp_path, 
 
 def test_dead_server_gives_one_line_and_nonzero_exit(repo, env):
     out = locoder("run", "x", "-w", str(repo), "-m", "http://127.0.0.1:9/v1", "--model-name", "m", env=env)
-    assert out.returncode == 1
-    assert "cannot reach the model server" in out.stdout and "Traceback" not in out.stdout + out.stderr
+    assert out.returncode == 3
+    assert "cannot reach the model server" in out.stderr and "Traceback" not in out.stdout + out.stderr
+    # With the tool mode given there is no probe: the task starts and fails on its first step.
+    out = locoder("run", "x", "-w", str(repo), "-m", "http://127.0.0.1:9/v1", "--model-name", "m",
+                  "--tool-mode", "native", env=env)
+    assert out.returncode == 1 and "cannot reach the model server" in out.stdout
 
 
 def test_unknown_model_and_bad_flag_values(repo, env):

@@ -2,11 +2,10 @@
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from fakeserver import FakeServer
 from locoder.exceptions import BackendError
 from locoder.messages import Message
 from locoder.models.openai_compat import OpenAICompatConfig, OpenAICompatModel
@@ -29,39 +28,6 @@ def chunk(content=None, finish=None, tool_calls=None):
 
 USAGE = {"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": 2, "prompt_tokens_details": {"cached_tokens": 7}},
          "timings": {"prompt_n": 3, "cache_n": 7}}
-
-
-class FakeServer:
-    """Serves a queue of (status, content_type, body) answers; records requests."""
-
-    def __init__(self):
-        self.answers: list[tuple[int, str, bytes]] = []
-        self.requests: list[dict] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _answer(self):
-                length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("authorization")})
-                status, kind, payload = outer.answers.pop(0)
-                self.send_response(status)
-                self.send_header("content-type", kind)
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = _answer
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
 
 
 @pytest.fixture

@@ -92,3 +92,55 @@ def test_action_schema_single_and_multi():
     assert all(v["required"] == ["thought", "tool", "arguments"] for v in one["anyOf"])
     many = action_schema(schemas, 3)
     assert many["properties"]["actions"]["maxItems"] == 3
+
+
+# --- model-family syntaxes (written in text when the server does not parse them) ---
+
+def test_hermes_tool_call_tags_qwen():
+    text = '<tool_call>\n{"name": "read_file", "arguments": {"path": "a.py"}}\n</tool_call>'
+    assert parse_tool_calls(text, syntax="json") == [ToolCall("read_file", {"path": "a.py"})]
+
+
+def test_llama_python_tag_with_parameters():
+    text = '<|python_tag|>{"name": "grep", "parameters": {"pattern": "TODO"}}'
+    assert parse_tool_calls(text) == [ToolCall("grep", {"pattern": "TODO"})]
+
+
+def test_qwen3_coder_xml_parameters():
+    text = ("<tool_call>\n<function=write_file>\n<parameter=path>\nx.py\n</parameter>\n"
+            "<parameter=content>\nprint(1)\nprint(2)\n</parameter>\n</function>\n</tool_call>")
+    assert parse_tool_calls(text, syntax="qwen3-coder") == [
+        ToolCall("write_file", {"path": "x.py", "content": "print(1)\nprint(2)"})]
+
+
+def test_qwen3_coder_numbers_are_json_values():
+    text = "<function=read_file><parameter=path>a.py</parameter><parameter=start_line>5</parameter></function>"
+    assert parse_tool_calls(text, syntax="qwen3-coder")[0].arguments == {"path": "a.py", "start_line": 5}
+
+
+def test_mistral_both_forms():
+    assert parse_tool_calls('[TOOL_CALLS]grep[ARGS]{"pattern": "x"}', syntax="mistral") == [ToolCall("grep", {"pattern": "x"})]
+    listed = '[TOOL_CALLS][{"name": "list_files", "arguments": {}}]'
+    assert parse_tool_calls(listed, syntax="mistral") == [ToolCall("list_files", {})]
+
+
+def test_deepseek_tool_call_tokens():
+    text = ("<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>run_command\n```json\n"
+            '{"command": "pytest -q"}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>')
+    assert parse_tool_calls(text, syntax="deepseek") == [ToolCall("run_command", {"command": "pytest -q"})]
+
+
+def test_gemma_tool_code_block():
+    text = 'I will look.\n```tool_code\nread_file(path="main.py", start_line=2)\n```'
+    assert parse_tool_calls(text, syntax="gemma") == [ToolCall("read_file", {"path": "main.py", "start_line": 2})]
+
+
+def test_gpt_oss_harmony_channel():
+    text = ('<|channel|>analysis<|message|>Need the file.<|end|><|start|>assistant<|channel|>commentary '
+            'to=functions.read_file <|constrain|>json<|message|>{"path": "a.py"}<|call|>')
+    assert parse_tool_calls(text, syntax="harmony") == [ToolCall("read_file", {"path": "a.py"})]
+
+
+def test_every_syntax_is_tried_whatever_the_profile_says():
+    text = '[TOOL_CALLS]grep[ARGS]{"pattern": "x"}'
+    assert parse_tool_calls(text, syntax="gemma") == [ToolCall("grep", {"pattern": "x"})]

@@ -27,13 +27,32 @@ def _agent_options() -> argparse.ArgumentParser:
     g.add_argument("--observation-summary-chars", type=int, default=S,
                    help="cut longer tool output to its head and tail (default: 4000)")
     g.add_argument("--command-timeout", type=float, default=S, help="seconds a command may run (default: 120)")
-    g.add_argument("--context-window", type=int, default=S, help="context size in tokens (default: 8192)")
+    g.add_argument("--context-window", type=int, default=S,
+                   help="context size in tokens (default: 8192 embedded, else the model family's)")
     g.add_argument("--max-tokens", type=int, default=S, help="most tokens generated per turn (default: 1024)")
     g.add_argument("--temperature", type=float, default=S)
     g.add_argument("--threads", type=int, default=S, help="CPU threads for the embedded model (default: all)")
     g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: .locoder/logs/agent_audit.jsonl)")
     g.add_argument("--models-dir", default=S, metavar="DIR", help="where model files are kept (default: ~/.cache/locoder/models)")
     g.add_argument("--verbose", "-v", action="store_true", default=S, help="show whole observations and raw replies")
+    m = p.add_argument_group("model options")
+    m.add_argument("--backend", default=S, choices=["auto", "embedded", "openai", "ollama", "transformers"],
+                   help="how --model is run (default: auto, from the model setting)")
+    m.add_argument("--enable-thinking", dest="thinking", action="store_const", const="on", default=S,
+                   help="turn on the thinking mode of models that have one")
+    m.add_argument("--disable-thinking", dest="thinking", action="store_const", const="off", default=S)
+    m.add_argument("--system-prompt", default=S, metavar="TEXT|@FILE", help="your own instructions instead of locoder's")
+    m.add_argument("--disable-system-prompt", action="store_true", default=S,
+                   help="send instructions in the first user turn (models that ignore system prompts)")
+    m.add_argument("--ollama-url", default=S, help="Ollama server (default: $OLLAMA_HOST or http://127.0.0.1:11434)")
+    m.add_argument("--first-token-timeout", type=float, default=S, help="Ollama: seconds to wait for output (default: 30)")
+    m.add_argument("--max-new-tokens", dest="max_tokens", type=int, default=S, help="same as --max-tokens")
+    m.add_argument("--device-map", default=S, choices=["auto", "cuda", "cpu", "mps"], help="transformers: device")
+    m.add_argument("--torch-dtype", default=S, choices=["auto", "float16", "bfloat16", "float32"], help="transformers")
+    m.add_argument("--quantization", default=S, choices=["none", "8bit", "4bit"], help="transformers: bitsandbytes")
+    m.add_argument("--trust-remote-code", action="store_true", default=S, help="transformers: run the model's code")
+    m.add_argument("--low-cpu-mem-usage", action="store_true", default=S, help="transformers")
+    m.add_argument("--gguf-file", default=S, help="transformers: load this GGUF file (gguf_file=)")
     return p
 
 
@@ -61,15 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SETTING_KEYS = {"workspace", "model", "model_name", "tool_mode", "max_steps", "max_actions_per_turn",
-                "observation_summary_chars", "command_timeout", "context_window", "max_tokens", "temperature",
-                "threads", "audit_log", "models_dir"}
-
-
 def _settings(args: argparse.Namespace):
-    from locoder.config import load_settings
+    from dataclasses import fields
 
-    return load_settings({k: v for k, v in vars(args).items() if k in SETTING_KEYS})
+    from locoder.config import Settings, load_settings
+
+    names = {f.name for f in fields(Settings)}
+    return load_settings({k: v for k, v in vars(args).items() if k in names})
 
 
 def _progress(console) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from locoder import __version__
 from locoder.agent.loop import Agent, AgentConfig
@@ -12,15 +13,22 @@ from locoder.audit import AuditLog
 from locoder.config import Settings
 from locoder.exceptions import ConfigError
 from locoder.memory import recent_notes
-from locoder.models import backend_kind, open_model
+from locoder.models import backend_kind, context_window, model_id, open_model
+from locoder.models.probe import auto_tool_mode
+from locoder.models.profiles import profile_for
 from locoder.protocols import EventSink
 from locoder.tools import ToolBox, ToolContext, default_tools
 
 
-def resolve_tool_mode(settings: Settings) -> str:
-    if settings.tool_mode != "auto":
-        return settings.tool_mode
-    return "native" if backend_kind(settings.model) == "openai" else "constrained"
+def instructions(settings: Settings) -> str | None:
+    """The user's own instructions from --system-prompt TEXT or @FILE, if any."""
+    text = settings.system_prompt
+    if not text.startswith("@"):
+        return text or None
+    try:
+        return Path(text[1:]).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the system prompt file {text[1:]}: {exc.strerror}") from None
 
 
 def prepare_state(settings: Settings) -> None:
@@ -39,8 +47,17 @@ def prepare_state(settings: Settings) -> None:
 
 def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=None) -> Agent:
     prepare_state(settings)
+    custom = instructions(settings)
     audit = AuditLog(settings.audit_log_path)
+    profile = profile_for(model_id(settings))
     model = open_model(settings, progress=progress)
+    tool_mode = settings.tool_mode
+    if tool_mode == "auto":
+        try:
+            tool_mode = auto_tool_mode(backend_kind(settings), model)
+        except BaseException:
+            model.close()
+            raise
     context = ToolContext(
         workspace=settings.workspace_path,
         command_timeout=settings.command_timeout,
@@ -50,18 +67,20 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     toolbox = ToolBox(default_tools(), context)
     schemas = [t.openai_schema() for t in toolbox.tools.values()]
     prompt = system_prompt(schemas, settings.workspace_path, settings.max_actions_per_turn,
-                           notes=recent_notes(settings.state_path))
+                           notes=recent_notes(settings.state_path), instructions=custom)
     config = AgentConfig(
         max_steps=settings.max_steps,
         max_actions_per_turn=settings.max_actions_per_turn,
         observation_summary_chars=settings.observation_summary_chars,
         format_retries=settings.format_retries,
         repeat_limit=settings.repeat_limit,
-        tool_mode=resolve_tool_mode(settings),
-        context_window=settings.context_window,
+        tool_mode=tool_mode,
+        tool_syntax=profile.tool_syntax,
+        context_window=context_window(settings, profile),
         max_tokens=settings.max_tokens,
     )
     agent = Agent(model, toolbox, config, prompt, sinks=[audit, *sinks])
     agent.emit({"type": "session", "locoder": __version__, "model": model.name, "tool_mode": config.tool_mode,
+                "profile": profile.family, "backend": backend_kind(settings),
                 "tools": toolbox.names(), "settings": settings.dump(), "system_prompt": prompt})
     return agent

@@ -23,6 +23,7 @@ class AgentConfig:
     format_retries: int = 3
     repeat_limit: int = 3
     tool_mode: str = "constrained"  # constrained | native | text
+    tool_syntax: str = "json"  # the model family's own text format for tool calls (models/profiles.py)
     context_window: int = 8192
     max_tokens: int = 1024
 
@@ -118,7 +119,7 @@ class Agent:
         try:
             if response.finish_reason == "length":
                 raise format_error("it was cut off at the token limit; keep the thought short, write large files in parts")
-            calls = parse_tool_calls(response.content, response.tool_calls, self.param_names)
+            calls = parse_tool_calls(response.content, response.tool_calls, self.param_names, self.config.tool_syntax)
         except FormatError as exc:
             self._format_failures += 1
             record["format_error"] = exc.reason

@@ -46,20 +46,26 @@ def system_prompt(
     workspace: Path,
     max_actions: int = 1,
     notes: list[str] | None = None,
+    instructions: str | None = None,
 ) -> str:
+    """locoder's prompt; ``instructions`` replaces its own guidance, the tools and reply format stay."""
     python = "python3" if shutil.which("python3") else "python"
-    parts = [
+    intro = [
         f"You are locoder, a coding agent working in the repository at {workspace}.",
         "You complete the user's task by calling tools and reading their results, one step at a time.",
+    ]
+    guidance = [RULES.format(python=python), "", EXAMPLE if max_actions == 1 else ""]
+    if instructions:
+        intro, guidance = [instructions.strip()], []
+    parts = [
+        *intro,
         "",
         "Tools (? marks an optional argument):",
         *(_signature(t) for t in tools),
         "",
         FORMAT_ONE if max_actions == 1 else FORMAT_MANY.format(n=max_actions),
         "",
-        RULES.format(python=python),
-        "",
-        EXAMPLE if max_actions == 1 else "",
+        *guidance,
         "",
         f"Environment: {platform.system()} with bash.",
     ]

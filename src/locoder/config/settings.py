@@ -25,7 +25,10 @@ class Settings:
     """Every field can come from a flag, an environment variable, or a config file key of the same name."""
 
     model: str = "qwen2.5-coder-1.5b"
-    """An embedded model name (``locoder models list``), an ``http(s)://.../v1`` URL, or ``scripted:FILE``."""
+    """An embedded model name (``locoder models list``), a .gguf file, an ``http(s)://.../v1`` URL,
+    ``ollama:NAME``, a transformers model folder or id (with ``backend = "transformers"``), or ``scripted:FILE``."""
+    backend: str = "auto"
+    """``auto`` (from the model setting), ``embedded``, ``openai``, ``ollama`` or ``transformers``."""
     model_name: str = ""
     """The model id sent to an external server (``MODEL_NAME``); empty: the server's first model."""
     api_key: str = field(default="", repr=False)
@@ -58,8 +61,9 @@ class Settings:
     temperature: float = 0.2
     max_tokens: int = 1024
     """Most tokens the model may generate per turn."""
-    context_window: int = 8192
-    """Context size in tokens (the embedded server is started with it)."""
+    context_window: int = 0
+    """Context size in tokens; 0: 8192 for the embedded model, else the model family's default (at most 16384).
+    The embedded server and Ollama (``num_ctx``) are started with it."""
     request_timeout: float = 300.0
     """Seconds to wait for a model response."""
     connect_retries: int = 3
@@ -68,6 +72,28 @@ class Settings:
     """CPU threads for the embedded model; 0: all cores."""
     prune_chunks: bool = False
     """Delete the model's chunk packages after assembling the model file."""
+    thinking: str = "auto"
+    """``on``/``off`` switch the thinking mode of models that have one (``enable_thinking``); ``auto`` leaves it."""
+    system_prompt: str = ""
+    """Instructions replacing locoder's own (TEXT, or @FILE); the tool list and reply format are always added."""
+    disable_system_prompt: bool = False
+    """Send the instructions in the first user turn instead of a system message (for models that ignore it)."""
+    ollama_url: str = "http://127.0.0.1:11434"
+    """Ollama server (``OLLAMA_HOST``)."""
+    first_token_timeout: float = 30.0
+    """Ollama: seconds to wait for each streamed line, the first token included."""
+    device_map: str = "auto"
+    """transformers: ``auto``, ``cuda``, ``cpu`` or ``mps``."""
+    torch_dtype: str = "auto"
+    """transformers: ``auto``, ``float16``, ``bfloat16`` or ``float32``."""
+    quantization: str = "none"
+    """transformers: ``none``, ``8bit`` or ``4bit`` (bitsandbytes, CUDA only)."""
+    trust_remote_code: bool = False
+    """transformers: run code shipped with the model."""
+    low_cpu_mem_usage: bool = False
+    """transformers: load weights with less peak memory."""
+    gguf_file: str = ""
+    """transformers: a GGUF file inside the model folder (or a path) to load through ``gguf_file=``."""
 
     def dump(self) -> dict[str, Any]:
         """A copy safe to log: secrets removed."""
@@ -101,6 +127,8 @@ ENV_VARS: dict[str, str] = {
     "LOCODER_CONTEXT_WINDOW": "context_window",
     "LOCODER_MODELS_DIR": "models_dir",
     "LOCODER_THREADS": "threads",
+    "LOCODER_BACKEND": "backend",
+    "OLLAMA_HOST": "ollama_url",
 }
 
 _FIELDS = {f.name: f for f in fields(Settings)}
@@ -159,6 +187,10 @@ def load_settings(
     for var, name in ENV_VARS.items():
         if env.get(var):
             values[name] = _coerce(name, env[var], f"${var}")
+    if env.get("USE_OLLAMA", "").lower() in {"1", "true", "yes", "on"}:
+        values["backend"] = "ollama"
+        if env.get("OLLAMA_MODEL"):
+            values["model"] = env["OLLAMA_MODEL"]
     for name, value in flags.items():
         if value is None:
             continue
@@ -172,12 +204,25 @@ def load_settings(
 
 
 def _validate(s: Settings) -> None:
-    if s.tool_mode not in {"auto", "constrained", "native", "text"}:
-        raise ConfigError(f"tool_mode must be auto, constrained, native or text, not {s.tool_mode!r}")
-    for name in ("max_steps", "max_actions_per_turn", "max_tokens", "context_window", "format_retries"):
+    choices = {
+        "tool_mode": {"auto", "constrained", "native", "text"},
+        "backend": {"auto", "embedded", "openai", "ollama", "transformers"},
+        "thinking": {"auto", "on", "off"},
+        "device_map": {"auto", "cuda", "cpu", "mps"},
+        "torch_dtype": {"auto", "float16", "bfloat16", "float32"},
+        "quantization": {"none", "8bit", "4bit"},
+    }
+    for name, allowed in choices.items():
+        if getattr(s, name) not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(sorted(allowed))}, not {getattr(s, name)!r}")
+    if s.context_window < 0:
+        raise ConfigError("context_window must be 0 (automatic) or a number of tokens")
+    for name in ("max_steps", "max_actions_per_turn", "max_tokens", "format_retries"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     if s.repeat_limit < 2:
         raise ConfigError("repeat_limit must be at least 2")
+    if s.ollama_url and "://" not in s.ollama_url:
+        s.ollama_url = f"http://{s.ollama_url}"  # OLLAMA_HOST is often written as host:port
     if not s.workspace_path.is_dir():
         raise ConfigError(f"workspace {s.workspace_path} is not a directory; pass --workspace DIR")

@@ -14,8 +14,7 @@ import httpx
 
 from locoder.exceptions import BackendError
 from locoder.messages import Message, ModelResponse, ToolCall, Usage
-
-RETRY_STATUS = {429, 500, 502, 503, 504}
+from locoder.models.http import connection_error, decode_json, error_text, status_error, with_retries
 
 
 @dataclass
@@ -36,6 +35,8 @@ class OpenAICompatConfig:
     """How a JSON schema is sent: ``json_schema`` (OpenAI form) or ``json_object`` (llama.cpp form)."""
     extra_body: dict[str, Any] = field(default_factory=dict)
     """Fields added to every request (e.g. ``cache_prompt`` for llama.cpp)."""
+    thinking: bool | None = None
+    """Sent as ``chat_template_kwargs.enable_thinking`` (vLLM, llama.cpp); None leaves the template's default."""
 
 
 class OpenAICompatModel:
@@ -85,14 +86,9 @@ class OpenAICompatModel:
                 }
         if tools:
             body["tools"] = tools
-        for attempt in range(self.config.retries + 1):
-            try:
-                return self._stream(body)
-            except BackendError as exc:
-                if not exc.retryable or attempt == self.config.retries:
-                    raise
-                time.sleep(min(0.5 * 2**attempt, 8.0))
-        raise AssertionError("unreachable")
+        if self.config.thinking is not None:
+            body["chat_template_kwargs"] = {"enable_thinking": self.config.thinking}
+        return with_retries(lambda: self._stream(body), self.config.retries)
 
     # --- wire ---
 
@@ -101,10 +97,10 @@ class OpenAICompatModel:
         try:
             response = self._http.request(method, url)
         except httpx.HTTPError as exc:
-            raise _connection_error(url, exc) from None
+            raise connection_error(url, exc) from None
         if response.status_code >= 400:
-            raise _status_error(url, response.status_code, response.text)
-        return _decode_json(url, response.text, response.headers.get("content-type", ""))
+            raise status_error(url, response.status_code, response.text)
+        return decode_json(url, response.text, response.headers.get("content-type", ""))
 
     def _stream(self, body: dict[str, Any]) -> ModelResponse:
         url = self.base_url + "/chat/completions"
@@ -112,15 +108,15 @@ class OpenAICompatModel:
         try:
             with self._http.stream("POST", url, json=body) as response:
                 if response.status_code >= 400:
-                    raise _status_error(url, response.status_code, response.read().decode(errors="replace"))
+                    raise status_error(url, response.status_code, response.read().decode(errors="replace"))
                 kind = response.headers.get("content-type", "")
                 if "text/event-stream" not in kind:
                     # Some servers ignore stream=true and answer with one JSON document.
-                    data = _decode_json(url, response.read().decode(errors="replace"), kind)
+                    data = decode_json(url, response.read().decode(errors="replace"), kind)
                     return _from_completion(data, time.monotonic() - start)
                 return _collect(_events(url, response.iter_lines()), start)
         except httpx.HTTPError as exc:
-            raise _connection_error(url, exc) from None
+            raise connection_error(url, exc) from None
 
 
 def _events(url: str, lines: Iterator[str]) -> Iterator[dict[str, Any]]:
@@ -137,7 +133,7 @@ def _events(url: str, lines: Iterator[str]) -> Iterator[dict[str, Any]]:
         except json.JSONDecodeError:
             raise BackendError(f"{url} sent a malformed stream event: {payload[:120]!r}", retryable=True) from None
         if isinstance(event, dict) and "error" in event:
-            raise BackendError(f"{url} reported an error mid-stream: {_error_text(event)}")
+            raise BackendError(f"{url} reported an error mid-stream: {error_text(event)}")
         yield event
     if not done:
         raise BackendError(f"{url} closed the stream before it finished", retryable=True)
@@ -220,52 +216,3 @@ def _usage(data: dict[str, Any]) -> Usage:
         cached_tokens=int(details.get("cached_tokens") or timings.get("cache_n") or 0),
         prompt_processed=int(processed) if processed is not None else None,
     )
-
-
-def _decode_json(url: str, text: str, content_type: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        what = "HTML" if "html" in content_type or text.lstrip().startswith("<") else "non-JSON text"
-        raise BackendError(
-            f"{url} answered with {what}, not JSON; is the URL an OpenAI-compatible endpoint ending in /v1?"
-        ) from None
-    if not isinstance(data, dict):
-        raise BackendError(f"{url} answered with unexpected JSON: {text[:120]!r}")
-    return data
-
-
-def _error_text(payload: Any) -> str:
-    if isinstance(payload, dict):
-        err = payload.get("error", payload)
-        if isinstance(err, dict):
-            return str(err.get("message") or err)
-        return str(err)
-    return str(payload)
-
-
-def _status_error(url: str, status: int, text: str) -> BackendError:
-    try:
-        detail = _error_text(json.loads(text))
-    except json.JSONDecodeError:
-        detail = " ".join(text.split())[:200]
-    lowered = detail.lower()
-    if "context" in lowered and ("length" in lowered or "exceed" in lowered or "size" in lowered):
-        return BackendError(
-            f"the prompt is longer than the model's context ({detail}); raise --context-window on the server "
-            "and in locoder, or start a new session"
-        )
-    if status in (401, 403):
-        return BackendError(f"{url} refused the request ({status}: {detail}); check OPENAI_API_KEY")
-    if status == 404:
-        return BackendError(f"{url} was not found (404: {detail}); check the URL (it should end in /v1) and model name")
-    return BackendError(f"{url} failed with HTTP {status}: {detail}", retryable=status in RETRY_STATUS)
-
-
-def _connection_error(url: str, exc: httpx.HTTPError) -> BackendError:
-    if isinstance(exc, httpx.TimeoutException):
-        return BackendError(f"{url} did not answer in time ({type(exc).__name__}); is the server overloaded?",
-                            retryable=isinstance(exc, httpx.ConnectTimeout))
-    if isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)):
-        return BackendError(f"cannot reach the model server at {url} ({exc}); is it running?", retryable=True)
-    return BackendError(f"request to {url} failed: {exc}")

@@ -77,22 +77,105 @@ def parse_tool_calls(
     content: str,
     native: list[ToolCall] | None = None,
     parameters: dict[str, list[str]] | None = None,
+    syntax: str = "json",
 ) -> list[ToolCall]:
     """Turn one model reply into tool calls. ``parameters`` maps tool names to their parameter
-    names in order, so positional arguments of the text form can be named."""
+    names in order, so positional arguments of the text form can be named. ``syntax`` is the model
+    family's own tool-call format (see profiles.py); it is tried first, then every other format."""
     if native:
         return list(native)
     text, _ = split_thinking(content)
     if not text:
         raise format_error("the reply was empty")
-    for candidate in _json_candidates(text):
-        calls = _calls_from_json(candidate)
+    order = dict.fromkeys([syntax, "json", *TEXT_SYNTAXES])
+    for name in order:
+        calls = TEXT_SYNTAXES[name](text) if name in TEXT_SYNTAXES else []
         if calls:
             return calls
     calls = _calls_from_action_text(text, parameters or {})
     if calls:
         return calls
     raise format_error("no tool call was found in it")
+
+
+def _generic_json(text: str) -> list[ToolCall]:
+    for candidate in _json_candidates(text):
+        calls = _calls_from_json(candidate)
+        if calls:
+            return calls
+    return []
+
+
+def _loose_value(raw: str) -> Any:
+    raw = raw.strip("\n")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _qwen3_coder(text: str) -> list[ToolCall]:
+    """<function=NAME><parameter=KEY>VALUE</parameter>...</function>"""
+    calls = []
+    for name, body in re.findall(r"<function=([\w.-]+)>(.*?)(?:</function>|$)", text, re.DOTALL):
+        params = re.findall(r"<parameter=([\w.-]+)>(.*?)(?:</parameter>|(?=<parameter=)|$)", body, re.DOTALL)
+        calls.append(ToolCall(name, {k: _loose_value(v) for k, v in params}))
+    return calls
+
+
+def _mistral(text: str) -> list[ToolCall]:
+    """[TOOL_CALLS]NAME[ARGS]{...} (the list form [TOOL_CALLS][{...}] is plain JSON)."""
+    calls = []
+    for name, args in re.findall(r"\[TOOL_CALLS\]\s*([\w.-]+)\s*\[ARGS\]\s*(\{.*?\})(?=\s*\[TOOL_CALLS\]|\s*</s>|\s*$)",
+                                 text, re.DOTALL):
+        try:
+            calls.append(ToolCall(name, json.loads(args)))
+        except json.JSONDecodeError:
+            raise format_error(f"the arguments of {name} are not valid JSON") from None
+    return calls
+
+
+def _deepseek(text: str) -> list[ToolCall]:
+    """<｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME ```json {...} ```<｜tool▁call▁end｜>"""
+    calls = []
+    for name, args in re.findall(r"tool▁sep｜>\s*([\w.-]+)\s*```(?:json)?\s*(.*?)```", text, re.DOTALL):
+        try:
+            calls.append(ToolCall(name, json.loads(args)))
+        except json.JSONDecodeError:
+            raise format_error(f"the arguments of {name} are not valid JSON") from None
+    return calls
+
+
+def _gemma(text: str) -> list[ToolCall]:
+    """```tool_code\nname(arg=value)\n```"""
+    calls = []
+    for block in re.findall(r"```tool_code\s*(.*?)```", text, re.DOTALL):
+        match = re.match(r"\s*(?:print\()?\s*([\w.]+)\s*\(", block)
+        parsed = _parse_call_expression(match.group(1), block.strip()) if match else None
+        if parsed and not parsed[0]:
+            calls.append(ToolCall(match.group(1).rsplit(".", 1)[-1], parsed[1]))
+    return calls
+
+
+def _harmony(text: str) -> list[ToolCall]:
+    """gpt-oss: ... to=functions.NAME <|constrain|>json<|message|>{...}<|call|>"""
+    calls = []
+    for name, args in re.findall(r"to=functions\.([\w.-]+).*?<\|message\|>(.*?)(?:<\|call\|>|$)", text, re.DOTALL):
+        try:
+            calls.append(ToolCall(name, json.loads(args)))
+        except json.JSONDecodeError:
+            raise format_error(f"the arguments of {name} are not valid JSON") from None
+    return calls
+
+
+TEXT_SYNTAXES = {
+    "json": _generic_json,
+    "qwen3-coder": _qwen3_coder,
+    "mistral": _mistral,
+    "deepseek": _deepseek,
+    "gemma": _gemma,
+    "harmony": _harmony,
+}
 
 
 def _json_candidates(text: str) -> list[Any]:

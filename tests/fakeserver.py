@@ -1,0 +1,43 @@
+"""A real HTTP server on 127.0.0.1 that answers from a queue: for testing clients against recorded or
+misbehaving servers."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeServer:
+    """Serves a queue of (status, content_type, body) answers; records requests."""
+
+    def __init__(self):
+        self.answers: list[tuple[int, str, bytes]] = []
+        self.requests: list[dict] = []
+        self.delay: threading.Event | None = None
+        """When set, each answer waits for this event (to test clients' timeouts)."""
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("authorization")})
+                status, kind, payload = outer.answers.pop(0)
+                if outer.delay is not None:
+                    outer.delay.wait(10)
+                self.send_response(status)
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _answer
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
