@@ -120,3 +120,21 @@ def test_gemma_profile_folds_the_system_prompt(server, repo, isolated_env):
     agent = build_agent(settings)
     assert agent.run("x").answer == "done"  # gemma's tool_code syntax parsed
     assert [m["role"] for m in server.requests[0]["body"]["messages"]] == ["user"]
+
+
+def test_transformers_backend_without_the_extra_says_how_to_install(monkeypatch, tmp_path):
+    import builtins
+
+    from locoder.exceptions import BackendError
+    from locoder.models.transformers_backend import TransformersConfig, TransformersModel
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kwargs):
+        if name in ("torch", "transformers"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    with pytest.raises(BackendError, match=r"locoder\[transformers\]"):
+        TransformersModel(TransformersConfig(model=str(tmp_path)))
