@@ -64,3 +64,30 @@ def test_answer_about_code_quotes_it(repo):
     assert "x * 3" in answer.replace("x*3", "x * 3")
     assert any(tool in ("read_file", "grep") for tool, _ in observations(records))
 
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    """The embedded model behind llama.cpp's OpenAI-compatible server, as a user's own server would be."""
+    from locoder.models.embedded import EmbeddedConfig, EmbeddedServer
+    from locoder.models.store import ModelStore
+
+    server = EmbeddedServer(EmbeddedConfig(ModelStore().ensure(MODEL), context_window=8192))
+    yield server.base_url
+    server.close()
+
+
+def test_openai_compatible_server_with_capability_probe(repo, llama_server, tmp_path):
+    env = {**os.environ, "COLUMNS": "200", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    out = subprocess.run(
+        [sys.executable, "-m", "locoder", "run", "create hello.py that prints hello and run it", "-w", str(repo),
+         "--model", llama_server, "--temperature", "0", "--max-steps", "8"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    records = read_audit_log(repo / ".locoder" / "logs" / "agent_audit.jsonl")
+    # The probe found that this model writes no native tool calls but honours a JSON schema.
+    assert records[0]["backend"] == "openai" and records[0]["tool_mode"] == "constrained"
+    cached = json.loads((tmp_path / "cache" / "locoder" / "capabilities.json").read_text())
+    assert list(cached.values()) == [{"tool_mode": "constrained"}]
+    assert "hello" in subprocess.run([sys.executable, "hello.py"], cwd=repo, capture_output=True, text=True).stdout.lower()

@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dataclasses import replace
+
 from locoder.exceptions import BackendError
 from locoder.messages import Message
 
@@ -30,6 +32,7 @@ PING_SCHEMA = {
                                                             "required": ["word"]}},
     "required": ["tool", "arguments"],
 }
+PROBE_MAX_TOKENS = 80
 PROBE = [Message("user", 'Call the tool ping with word "hello". Reply only with the tool call.')]
 
 
@@ -59,11 +62,15 @@ def _save(path: Path, data: dict[str, Any]) -> None:
 
 def probe_openai(model: Any, path: Path | None = None) -> str:
     """Probe an ``OpenAICompatModel`` (or answer from the cache)."""
+    from locoder.models.openai_compat import OpenAICompatModel
+
     path = path or cache_path()
     key = f"{model.base_url}|{model.resolve_model_name()}"
     cache = _load(path)
     if isinstance(cache.get(key), dict) and cache[key].get("tool_mode") in {"native", "constrained", "text"}:
         return str(cache[key]["tool_mode"])
+    # Short replies are enough to see a tool call; the user's max_tokens could make the probe slow.
+    model = OpenAICompatModel(replace(model.config, model=model.name, max_tokens=PROBE_MAX_TOKENS))
     mode = "text"
     try:
         reply = model.query(PROBE, tools=[PING_TOOL])
@@ -80,6 +87,7 @@ def probe_openai(model: Any, path: Path | None = None) -> str:
         except (BackendError, ValueError, AttributeError) as exc:
             if isinstance(exc, BackendError) and exc.retryable:
                 raise
+    model.close()
     cache[key] = {"tool_mode": mode}
     _save(path, cache)
     return mode
