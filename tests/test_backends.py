@@ -138,3 +138,16 @@ def test_transformers_backend_without_the_extra_says_how_to_install(monkeypatch,
     monkeypatch.setattr(builtins, "__import__", no_torch)
     with pytest.raises(BackendError, match=r"locoder\[transformers\]"):
         TransformersModel(TransformersConfig(model=str(tmp_path)))
+
+
+def test_server_that_ignores_the_schema_still_works_through_the_text_parser(server, repo, isolated_env):
+    prose = 'Sure! I will finish now.\n```json\n{"name": "final_answer", "arguments": {"answer": "ok"}}\n```'
+    server.answers = [stream("I refuse to use JSON today."), stream(prose)]
+    settings = load_settings({"workspace": str(repo), "model": server.url, "model_name": "m",
+                              "tool_mode": "constrained"}, env={})
+    agent = build_agent(settings)
+    result = agent.run("x")
+    assert result.ok and result.answer == "ok"
+    assert "response_format" in server.requests[0]["body"]
+    # The unusable first reply was answered with a format hint, not a crash.
+    assert "could not be used" in server.requests[1]["body"]["messages"][-1]["content"]
