@@ -40,25 +40,7 @@ pytestmark = [
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
-# Runs under LOCODER_VLLM_PYTHON: GGUF -> dequantized safetensors + config.json + tokenizer files.
-CONVERT = r"""
-import json, os, sys, torch
-from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
-gguf, out = sys.argv[1], sys.argv[2]
-folder, name = os.path.split(gguf)
-model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.bfloat16)
-weights = {k: v.detach().to(torch.bfloat16).contiguous().clone() for k, v in model.state_dict().items()}
-os.makedirs(out, exist_ok=True)
-save_file(weights, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
-config = model.config.to_dict()
-config.pop("quantization_config", None)
-config["architectures"] = [type(model).__name__]
-config["torch_dtype"] = config["dtype"] = "bfloat16"
-with open(os.path.join(out, "config.json"), "w") as f:
-    json.dump(config, f, indent=2)
-AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
-"""
+CONVERT = Path(__file__).resolve().parent.parent / "scripts" / "gguf_to_hf.py"
 
 
 def _cache_dir() -> Path:
@@ -76,7 +58,7 @@ def vllm_model() -> Path:
         return out
     gguf = ModelStore().ensure(GGUF_MODEL)
     done = subprocess.run(
-        [VLLM_PYTHON, "-c", CONVERT, str(gguf), str(out)],
+        [VLLM_PYTHON, str(CONVERT), str(gguf), str(out)],
         capture_output=True, text=True, timeout=900, env={**os.environ, **OFFLINE},
     )
     assert done.returncode == 0, "GGUF conversion failed (needs gguf and accelerate):\n" + done.stderr[-3000:]
