@@ -138,3 +138,17 @@ def test_full_disk_under_the_audit_log_warns_and_the_task_still_runs(tmp_path, r
     out = locoder("run", "x", "-w", str(repo), "-m", model, "--audit-log", "/dev/full", env=env)
     assert out.returncode == 0 and "done anyway" in out.stdout
     assert out.stderr.count("cannot be written") == 1 and "continuing without it" in out.stderr
+
+
+def test_secret_values_never_reach_the_model_or_the_audit_log(tmp_path, repo, env):
+    key = "sk-proj-" + "Zq8" * 12
+    (repo / "config.env").write_text(f"OPENAI_API_KEY={key}\nDEBUG=1\n")
+    model = script(tmp_path, [action("run_command", command="cat config.env; echo $OPENAI_API_KEY"),
+                              action("read_file", path="config.env"),
+                              action("final_answer", answer="done")])
+    out = locoder("run", "x", "-w", str(repo), "-m", model, env={**env, "OPENAI_API_KEY": key})
+    assert out.returncode == 0, out.stderr
+    log = (repo / ".locoder" / "logs" / "agent_audit.jsonl").read_text()
+    assert key not in log and key not in out.stdout
+    steps = [r for r in read_audit_log(repo / ".locoder" / "logs" / "agent_audit.jsonl") if r["type"] == "step"]
+    assert "[REDACTED" in steps[0]["observations"][0]["output"] and "DEBUG=1" in steps[1]["observations"][0]["output"]

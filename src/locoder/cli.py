@@ -35,6 +35,13 @@ def _agent_options() -> argparse.ArgumentParser:
     g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: .locoder/logs/agent_audit.jsonl)")
     g.add_argument("--models-dir", default=S, metavar="DIR", help="where model files are kept (default: ~/.cache/locoder/models)")
     g.add_argument("--verbose", "-v", action="store_true", default=S, help="show whole observations and raw replies")
+    sb = p.add_argument_group("safety options")
+    sb.add_argument("--sandbox", default=S, choices=["auto", "bubblewrap", "plain"],
+                    help="how commands are confined (default: auto = bubblewrap when installed)")
+    sb.add_argument("--allow-network", dest="network", action="store_true", default=S,
+                    help="let model-run commands reach the network")
+    sb.add_argument("--env-allow", default=S, metavar="NAMES",
+                    help="comma-separated secret-looking environment variables commands may see")
     m = p.add_argument_group("model options")
     m.add_argument("--backend", default=S, choices=["auto", "embedded", "openai", "ollama", "transformers"],
                    help="how --model is run (default: auto, from the model setting)")
@@ -72,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", parents=[common], help="run one task to completion; exit 1 if it failed")
     run.add_argument("task", help="what the agent should do")
+    sub.add_parser("doctor", parents=[common], help="show which protections and backends work on this machine")
     models = sub.add_parser("models", help="list, pull, verify or locate the embedded models")
     models.add_argument("action", choices=["list", "pull", "verify", "path", "prune", "remove"])
     models.add_argument("name", nargs="?", help="model name (default: the configured model)")
@@ -139,6 +147,37 @@ def cmd_models(args: argparse.Namespace, console) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, console) -> int:
+    import importlib.util
+    import platform
+    import shutil
+
+    from locoder.agent.factory import build_sandbox
+    from locoder.models.store import CATALOG, ModelStore
+
+    settings = _settings(args)
+    sandbox = build_sandbox(settings).describe()
+    console.print(f"[bold]locoder {__version__}[/] on {platform.system()} {platform.release()}, Python {platform.python_version()}")
+    console.print(f"workspace: {settings.workspace_path}")
+    console.print("[bold]command sandbox[/]")
+    for key, value in sandbox.items():
+        warn = "NOT" in str(value) or value in ("plain", "none", "not installed")
+        console.print(f"  {key:<20} {'[yellow]' if warn else ''}{value}{'[/]' if warn else ''}", highlight=False)
+    console.print("[bold]backends[/]")
+    checks = {
+        "embedded runtime": importlib.util.find_spec("xllamacpp") is not None,
+        "transformers": importlib.util.find_spec("transformers") is not None and importlib.util.find_spec("torch") is not None,
+        "bitsandbytes": importlib.util.find_spec("bitsandbytes") is not None,
+        "ripgrep": shutil.which("rg") is not None,
+    }
+    for name, ok in checks.items():
+        console.print(f"  {name:<20} {'available' if ok else 'not installed'}")
+    store = ModelStore(Path(settings.models_dir) if settings.models_dir else None)
+    for name in CATALOG:
+        console.print(f"  model {name:<14} {store.status(name)}")
+    return 0
+
+
 def cmd_agent(args: argparse.Namespace, console) -> int:
     from locoder.agent.display import ConsoleView
     from locoder.agent.factory import build_agent, prepare_state
@@ -180,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "models":
             return cmd_models(args, console)
+        if args.command == "doctor":
+            return cmd_doctor(args, console)
         return cmd_agent(args, console)
     except LocoderError as exc:
         Console(stderr=True).print(f"[bold red]locoder:[/] {exc}", highlight=False, soft_wrap=True)

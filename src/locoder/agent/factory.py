@@ -17,7 +17,9 @@ from locoder.models import backend_kind, context_window, model_id, open_model
 from locoder.models.probe import auto_tool_mode
 from locoder.models.profiles import profile_for
 from locoder.protocols import EventSink
-from locoder.tools import ToolBox, ToolContext, default_tools
+from locoder.sandbox import Sandbox, SandboxPolicy
+from locoder.sandbox.runners import bubblewrap
+from locoder.tools import ToolBox, ToolContext, all_tools
 
 
 def instructions(settings: Settings) -> str | None:
@@ -45,6 +47,17 @@ def prepare_state(settings: Settings) -> None:
         ) from None
 
 
+def build_sandbox(settings: Settings) -> Sandbox:
+    policy = SandboxPolicy(
+        runner=settings.sandbox, network=settings.network, cpu_seconds=settings.cpu_seconds,
+        memory_mb=settings.memory_mb, max_processes=settings.max_processes,
+        env_allow=tuple(n.strip() for n in settings.env_allow.split(",") if n.strip()),
+    )
+    if policy.runner == "bubblewrap" and not bubblewrap():
+        raise ConfigError("sandbox = bubblewrap, but bwrap is not installed (Debian/Ubuntu: apt install bubblewrap)")
+    return Sandbox(settings.workspace_path, policy, env=dict(os.environ))
+
+
 def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=None) -> Agent:
     prepare_state(settings)
     custom = instructions(settings)
@@ -58,13 +71,15 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         except BaseException:
             model.close()
             raise
+    sandbox = build_sandbox(settings)
     context = ToolContext(
         workspace=settings.workspace_path,
         command_timeout=settings.command_timeout,
         command_output_chars=settings.command_output_chars,
-        env=dict(os.environ),
+        env=sandbox.env,
+        sandbox=sandbox,
     )
-    toolbox = ToolBox(default_tools(), context)
+    toolbox = ToolBox(all_tools(), context)
     schemas = [t.openai_schema() for t in toolbox.tools.values()]
     prompt = system_prompt(schemas, settings.workspace_path, settings.max_actions_per_turn,
                            notes=recent_notes(settings.state_path), instructions=custom)
@@ -82,5 +97,6 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     agent = Agent(model, toolbox, config, prompt, sinks=[audit, *sinks])
     agent.emit({"type": "session", "locoder": __version__, "model": model.name, "tool_mode": config.tool_mode,
                 "profile": profile.family, "backend": backend_kind(settings),
-                "tools": toolbox.names(), "settings": settings.dump(), "system_prompt": prompt})
+                "tools": toolbox.names(), "settings": settings.dump(), "system_prompt": prompt,
+                "sandbox": sandbox.describe()})
     return agent

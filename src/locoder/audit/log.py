@@ -19,13 +19,19 @@ class AuditLog:
     it never stops the agent."""
 
     def __init__(self, path: Path, session_id: str | None = None) -> None:
+        from locoder.safety.secrets import secret_env_values
+
         self.path = path
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.failed = False
+        self._secrets = tuple(secret_env_values(os.environ))
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.failed or event.get("transient"):
             return
+        from locoder.safety.secrets import redact_obj
+
+        event = redact_obj(event, self._secrets)  # no key or token ever reaches the log
         record = {"schema": SCHEMA_VERSION, "ts": round(time.time(), 3), "session": self.session_id, **event}
         line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         try:

@@ -94,6 +94,18 @@ class Settings:
     """transformers: load weights with less peak memory."""
     gguf_file: str = ""
     """transformers: a GGUF file inside the model folder (or a path) to load through ``gguf_file=``."""
+    sandbox: str = "auto"
+    """How commands are confined: ``auto`` (bubblewrap when installed), ``bubblewrap``, or ``plain``."""
+    network: bool = False
+    """Let model-run commands reach the network (under bubblewrap; installs need it)."""
+    cpu_seconds: int = 600
+    """CPU seconds a command may use; 0: no limit."""
+    memory_mb: int = 8192
+    """Address space per process of a command, MiB; 0: no limit."""
+    max_processes: int = 256
+    """Processes a command may have at once (stops fork bombs)."""
+    env_allow: str = ""
+    """Comma-separated names of secret-looking environment variables that commands may see."""
 
     def dump(self) -> dict[str, Any]:
         """A copy safe to log: secrets removed."""
@@ -129,6 +141,7 @@ ENV_VARS: dict[str, str] = {
     "LOCODER_THREADS": "threads",
     "LOCODER_BACKEND": "backend",
     "OLLAMA_HOST": "ollama_url",
+    "LOCODER_SANDBOX": "sandbox",
 }
 
 _FIELDS = {f.name: f for f in fields(Settings)}
@@ -211,6 +224,7 @@ def _validate(s: Settings) -> None:
         "device_map": {"auto", "cuda", "cpu", "mps"},
         "torch_dtype": {"auto", "float16", "bfloat16", "float32"},
         "quantization": {"none", "8bit", "4bit"},
+        "sandbox": {"auto", "bubblewrap", "plain"},
     }
     for name, allowed in choices.items():
         if getattr(s, name) not in allowed:

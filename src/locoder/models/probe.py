@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-from dataclasses import replace
 
 from locoder.exceptions import BackendError
 from locoder.messages import Message

@@ -71,11 +71,23 @@ def run_command(
     max_output: int = 20000,
     env: dict[str, str] | None = None,
 ) -> CommandResult:
-    """Run ``command`` with bash in ``cwd``; stdout and stderr are merged."""
+    """Run ``command`` with bash in ``cwd``, unconfined; stdout and stderr are merged."""
+    return run_argv(["bash", "-c", command], cwd, timeout=timeout, max_output=max_output, env=env)
+
+
+def run_argv(
+    argv: list[str],
+    cwd: Path,
+    *,
+    timeout: float = 120.0,
+    max_output: int = 20000,
+    env: dict[str, str] | None = None,
+) -> CommandResult:
+    """Run ``argv`` in its own process group in ``cwd``; stdout and stderr are merged."""
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
-            ["bash", "-c", command],
+            argv,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

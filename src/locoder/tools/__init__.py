@@ -9,7 +9,16 @@ from locoder.tools.shell import final_answer, run_command
 
 
 def default_tools() -> list[Tool]:
+    """The core tools: every session has them."""
     return [list_files, read_file, grep, write_file, edit_file, run_command, final_answer]
 
 
-__all__ = ["Tool", "ToolBox", "ToolContext", "default_tools", "tool"]
+def all_tools() -> list[Tool]:
+    """The core tools and the rest of the tool belt (Python snippets, packages, downloads, web search)."""
+    from locoder.tools.extra import extra_tools
+
+    core = default_tools()
+    return [*core[:-1], *extra_tools(), core[-1]]
+
+
+__all__ = ["Tool", "ToolBox", "ToolContext", "all_tools", "default_tools", "tool"]

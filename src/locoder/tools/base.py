@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import time
 import types
@@ -24,6 +25,8 @@ from typing import Any
 
 from locoder.exceptions import StepInterrupt, ToolError
 from locoder.messages import ToolCall, ToolResult
+from locoder.safety.secrets import redact
+from locoder.sandbox import CommandResult, Sandbox, run_command
 
 
 @dataclass
@@ -34,6 +37,22 @@ class ToolContext:
     command_timeout: float = 120.0
     command_output_chars: int = 20000
     env: dict[str, str] | None = None
+    sandbox: Sandbox | None = None
+    """Where commands run; None: unconfined (tests of logic only)."""
+
+    @property
+    def network_allowed(self) -> bool:
+        """Whether this session lets tools reach the network (always, when there is no sandbox)."""
+        return self.sandbox is None or self.sandbox.policy.network
+
+    def run(self, command: str, timeout: float | None = None, *, longest: float = 0.0) -> CommandResult:
+        """Run a shell command for a tool, confined when a sandbox is set. ``timeout`` is capped at
+        ``command_timeout``, or at ``longest`` when that is larger (package installs)."""
+        cap = max(self.command_timeout, longest)
+        limit = min(max(timeout, 1.0), cap) if timeout else cap
+        if self.sandbox is not None:
+            return self.sandbox.run(command, timeout=limit, max_output=self.command_output_chars)
+        return run_command(command, self.workspace, timeout=limit, max_output=self.command_output_chars, env=self.env)
 
 
 _JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
@@ -146,8 +165,12 @@ class ToolBox:
     """The tools the agent may call, by name; runs a call and turns every failure into a result."""
 
     def __init__(self, tools: Iterable[Tool], context: ToolContext) -> None:
+        from locoder.safety.secrets import secret_env_values
+
         self.tools = {t.name: t for t in tools}
         self.context = context
+        # Values of the user's secret variables, redacted from every observation wherever they appear.
+        self._secrets = tuple(secret_env_values(os.environ))
 
     def names(self) -> list[str]:
         return list(self.tools)
@@ -168,4 +191,4 @@ class ToolBox:
             output, ok = f"Error: {exc}", False
         except Exception as exc:  # a tool bug must not end the session; the model sees it
             output, ok = f"Error: {call.name} failed: {type(exc).__name__}: {exc}", False
-        return ToolResult(call, output, ok=ok, seconds=time.monotonic() - start)
+        return ToolResult(call, redact(output, self._secrets), ok=ok, seconds=time.monotonic() - start)

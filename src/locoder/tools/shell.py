@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from locoder.exceptions import Submitted
-from locoder.sandbox import run_command as run_in_sandbox
 from locoder.tools.base import ToolContext, tool
 
 
@@ -15,10 +14,7 @@ def run_command(ctx: ToolContext, command: str, timeout: int | None = None) -> s
         command: The bash command line to run.
         timeout: Seconds before the command is killed (default from settings).
     """
-    limit = min(float(timeout), ctx.command_timeout) if timeout else ctx.command_timeout
-    result = run_in_sandbox(
-        command, ctx.workspace, timeout=limit, max_output=ctx.command_output_chars, env=ctx.env
-    )
+    result = ctx.run(command, float(timeout) if timeout else None)
     status = "timed out" if result.timed_out else f"exit code {result.exit_code}"
     output = result.output.strip() or "(no output)"
     return f"$ {command}\n[{status}]\n{output}"

@@ -1,0 +1,27 @@
+"""What a model-run command may do. One object, every field documented, shown by ``locoder doctor``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    runner: str = "auto"
+    """``auto`` (bubblewrap when installed, else plain), ``bubblewrap``, or ``plain`` (no confinement)."""
+    network: bool = False
+    """Let commands reach the network (package installs need it)."""
+    cpu_seconds: int = 600
+    """CPU time a command may use (RLIMIT_CPU); 0: no limit."""
+    memory_mb: int = 8192
+    """Address space of each process (RLIMIT_AS), in MiB; 0: no limit."""
+    max_processes: int = 256
+    """Processes a command may have at once (a pids cgroup where writable, else RLIMIT_NPROC)."""
+    file_size_mb: int = 1024
+    """Largest file a command may write (RLIMIT_FSIZE), in MiB; 0: no limit."""
+    hidden_paths: tuple[str, ...] = ("~", "/root", "/home", "/etc/shadow", "/etc/gshadow", "/etc/sudoers")
+    """Hidden from commands under bubblewrap (empty folders, or /dev/null for files); the workspace stays."""
+    readonly_in_workspace: tuple[str, ...] = (".locoder",)
+    """Inside the workspace but read-only to commands: locoder's own state and audit log."""
+    env_allow: tuple[str, ...] = field(default_factory=tuple)
+    """Secret-looking environment variables passed to commands anyway, by exact name."""

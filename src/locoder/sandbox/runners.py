@@ -1,0 +1,187 @@
+"""Building the command line that confines a command: a pids cgroup, resource limits, bubblewrap.
+
+Pure where it can be: ``confined_argv`` only builds a list; ``Sandbox`` runs it and cleans up.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from locoder.sandbox.local import CommandResult, run_argv
+from locoder.sandbox.policy import SandboxPolicy
+
+CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+
+
+def bubblewrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+def resolve_runner(policy: SandboxPolicy) -> str:
+    if policy.runner == "auto":
+        return "bubblewrap" if bubblewrap() else "plain"
+    return policy.runner
+
+
+def pids_cgroup_root() -> Path | None:
+    """A cgroup folder where a child group with ``pids.max`` can be made (v1 pids hierarchy or v2)."""
+    for root in CGROUP_ROOTS:
+        controls = root / "cgroup.controllers"
+        is_v1 = root.name == "pids" and (root / "tasks").exists()
+        is_v2 = controls.is_file() and "pids" in controls.read_text().split()
+        if (is_v1 or is_v2) and os.access(root, os.W_OK):
+            return root
+    return None
+
+
+def limit_argv(policy: SandboxPolicy, use_nproc: bool) -> list[str]:
+    prlimit = shutil.which("prlimit")
+    if not prlimit:
+        return []
+    argv = [prlimit]
+    if policy.cpu_seconds:
+        argv.append(f"--cpu={policy.cpu_seconds}")
+    if policy.memory_mb:
+        argv.append(f"--as={policy.memory_mb << 20}")
+    if policy.file_size_mb:
+        argv.append(f"--fsize={policy.file_size_mb << 20}")
+    if use_nproc and policy.max_processes:
+        argv.append(f"--nproc={policy.max_processes}")
+    return [*argv, "--"] if len(argv) > 1 else []
+
+
+def toolchain_paths(hidden: list[Path], env_path: str) -> list[Path]:
+    """Folders under hidden paths that commands still need, read-only: PATH entries (a version
+    manager's ``shims`` folder brings its whole root, as pyenv, rbenv and asdf need) and the real
+    prefixes of locoder's own Python."""
+    import sys
+
+    candidates = [Path(p) for p in env_path.split(os.pathsep) if p]
+    candidates += [Path(os.path.realpath(sys.base_prefix)), Path(os.path.realpath(sys.prefix))]
+    exposed: list[Path] = []
+    for path in candidates:
+        if path.name == "shims":
+            path = path.parent
+        if path.is_dir() and any(h == path or h in path.parents for h in hidden) and path not in exposed:
+            exposed.append(path)
+    exposed.sort(key=lambda p: len(p.parts))
+    return [p for p in exposed if not any(q in p.parents for q in exposed)]
+
+
+def bwrap_argv(policy: SandboxPolicy, workspace: Path, env_path: str = "") -> list[str]:
+    ws = str(workspace)
+    # --disable-userns: no nested user namespace, so no way to remount the read-only views.
+    argv = [bubblewrap() or "bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+            "--new-session", "--cap-drop", "ALL",
+            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    if policy.network:
+        argv.append("--share-net")
+    hidden: list[Path] = []
+    for name in policy.hidden_paths:
+        path = Path(os.path.expanduser(name))
+        if not path.exists() or workspace == path:
+            continue
+        hidden.append(path)
+        argv += ["--ro-bind", "/dev/null", str(path)] if path.is_file() else ["--tmpfs", str(path)]
+    for path in toolchain_paths(hidden, env_path or os.environ.get("PATH", "")):
+        argv += ["--ro-bind", str(path), str(path)]
+    # Bound after the hidden folders, so a workspace inside a hidden home comes back on top.
+    argv += ["--bind", ws, ws]
+    for inner in policy.readonly_in_workspace:
+        path = workspace / inner
+        if path.exists():
+            argv += ["--ro-bind", str(path), str(path)]
+    return [*argv, "--chdir", ws, "--"]
+
+
+@dataclass
+class Confinement:
+    argv: list[str]
+    cgroup: Path | None
+
+
+def confine(policy: SandboxPolicy, workspace: Path, command: str, env_path: str = "") -> Confinement:
+    """The argv that runs ``command`` under ``policy``, and the cgroup made for it (if any)."""
+    cgroup = None
+    root = pids_cgroup_root() if policy.max_processes else None
+    if root is not None:
+        cgroup = root / f"locoder-{uuid.uuid4().hex[:12]}"
+        try:
+            cgroup.mkdir()
+            (cgroup / "pids.max").write_text(str(policy.max_processes))
+        except OSError:
+            cgroup = None
+    argv: list[str] = []
+    if cgroup is not None:
+        # The shell joins the group, then becomes the confined command: nothing runs outside it.
+        argv += ["bash", "-c", f'echo $$ > "{cgroup}/cgroup.procs" && exec "$@"', "locoder-sandbox"]
+    argv += limit_argv(policy, use_nproc=cgroup is None)
+    if resolve_runner(policy) == "bubblewrap":
+        argv += bwrap_argv(policy, workspace, env_path)
+    argv += ["bash", "-c", command]
+    return Confinement(argv, cgroup)
+
+
+def reap_cgroup(cgroup: Path) -> None:
+    """Kill whatever is left in the command's group (background jobs, setsid escapees), then remove it."""
+    for _ in range(50):
+        try:
+            pids = [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
+        except OSError:
+            return
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+    try:
+        cgroup.rmdir()
+    except OSError:
+        pass
+
+
+class Sandbox:
+    """Runs commands for the tools under one policy, in one workspace."""
+
+    def __init__(self, workspace: Path, policy: SandboxPolicy, env: dict[str, str] | None = None) -> None:
+        from locoder.safety.secrets import filter_env
+
+        self.workspace = Path(os.path.realpath(workspace))
+        self.policy = policy
+        # Commands never see API keys and tokens, unless the user allowed a variable by name.
+        self.env = filter_env(os.environ if env is None else env, allow=policy.env_allow)
+
+    def run(self, command: str, *, timeout: float, max_output: int) -> CommandResult:
+        confinement = confine(self.policy, self.workspace, command, (self.env or os.environ).get("PATH", ""))
+        try:
+            return run_argv(confinement.argv, self.workspace, timeout=timeout, max_output=max_output, env=self.env)
+        finally:
+            if confinement.cgroup is not None:
+                reap_cgroup(confinement.cgroup)
+
+    def describe(self) -> dict[str, object]:
+        """Which protections are active on this machine, for ``locoder doctor`` and the audit log."""
+        runner = resolve_runner(self.policy)
+        root = pids_cgroup_root()
+        return {
+            "runner": runner,
+            "bubblewrap": bubblewrap() or "not installed",
+            "filesystem": "read-only outside the workspace; home, /root and secrets hidden" if runner == "bubblewrap"
+            else "NOT confined: commands can change anything your user can",
+            "network": ("on" if self.policy.network else "off") if runner == "bubblewrap" else "not confined",
+            "process_limit": f"pids cgroup under {root}" if root else
+            ("RLIMIT_NPROC (not enforced for root)" if shutil.which("prlimit") else "none"),
+            "resource_limits": "prlimit (cpu, memory, file size)" if shutil.which("prlimit") else "none",
+            "leftover_processes": "killed with the command's process group" + (" and cgroup" if root else ""),
+            "environment": "secret-looking variables removed" + (
+                f" (allowed: {', '.join(self.policy.env_allow)})" if self.policy.env_allow else ""),
+        }
