@@ -151,3 +151,14 @@ def test_server_that_ignores_the_schema_still_works_through_the_text_parser(serv
     assert "response_format" in server.requests[0]["body"]
     # The unusable first reply was answered with a format hint, not a crash.
     assert "could not be used" in server.requests[1]["body"]["messages"][-1]["content"]
+
+
+@pytest.mark.parametrize("toolset,model_kind,expected_extra", [("auto", "scripted", False), ("all", "scripted", True),
+                                                                 ("auto", "openai", True), ("core", "openai", False)])
+def test_toolset(tmp_path, repo, isolated_env, server, toolset, model_kind, expected_extra):
+    model = _scripted(tmp_path, []) if model_kind == "scripted" else server.url
+    settings = load_settings({"workspace": str(repo), "model": model, "model_name": "m", "toolset": toolset,
+                              "tool_mode": "text"}, env={})
+    names = build_agent(settings).toolbox.names()
+    assert "read_file" in names and names[-1] == "final_answer"
+    assert ("run_python" in names) == expected_extra and ("download_file" in names) == expected_extra

@@ -23,7 +23,8 @@ AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"
 SLACK = "xoxb-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
 GOOGLE = "AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"
 CONTEXT7 = "ctx7sk-" + "3f2a9c1e-8b7d-4e6f-a5b4-c3d2e1f0a9b8"
-JWT = "eyJ" + "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ" + "zdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+JWT = ("eyJ" + "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ" + "zdWIiOiIxMjM0NTY3ODkwIn0."
+       + "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U")
 PEM_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n" * 5
 PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\n" + PEM_BODY + "-----END RSA PRIVATE KEY-----"
 
@@ -91,7 +92,9 @@ def test_private_key_in_a_json_service_account_file() -> None:
 
 def test_authorization_bearer_header() -> None:
     text = f"> GET /v1/models HTTP/1.1\n> Authorization: Bearer {OPENAI}\n> Accept: */*"
-    assert redact(text) == "> GET /v1/models HTTP/1.1\n> Authorization: Bearer [REDACTED:openai_key]\n> Accept: */*"
+    assert redact(text) == (
+        "> GET /v1/models HTTP/1.1\n> Authorization: Bearer [REDACTED:openai_key]\n> Accept: */*"
+    )
 
 
 @pytest.mark.parametrize(
@@ -110,10 +113,13 @@ def test_authorization_forms(header: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("https://alice:hunter2hunter2@example.com/repo.git", "https://alice:[REDACTED:password]@example.com/repo.git"),
-        ("postgres://app:s3cr3t%40x@db.internal:5432/app", "postgres://app:[REDACTED:password]@db.internal:5432/app"),
+        ("https://alice:hunter2hunter2@example.com/repo.git",
+         "https://alice:[REDACTED:password]@example.com/repo.git"),
+        ("postgres://app:s3cr3t%40x@db.internal:5432/app",
+         "postgres://app:[REDACTED:password]@db.internal:5432/app"),
         ("redis://:p4ssw0rd@cache:6379/0", "redis://:[REDACTED:password]@cache:6379/0"),
-        (f"https://x-access-token:{GITHUB}@github.com/o/r", "https://x-access-token:[REDACTED:github_token]@github.com/o/r"),
+        (f"https://x-access-token:{GITHUB}@github.com/o/r",
+         "https://x-access-token:[REDACTED:github_token]@github.com/o/r"),
     ],
 )
 def test_url_credentials_keep_the_user_and_host(url: str, expected: str) -> None:
@@ -211,6 +217,7 @@ def test_json_config() -> None:
         ("X-Api-Key: 5f4dcc3b5aa765d61d8327deb882cf99", "X-Api-Key: [REDACTED:secret]"),
         ("'db_password' => 'swordfish1'", "'db_password' => '[REDACTED:password]'"),
         ('secret_key = b"django-insecure-xyz"', 'secret_key = b"[REDACTED:secret]"'),
+        ('os.environ["API_KEY"] = "abcdef123"', 'os.environ["API_KEY"] = "[REDACTED:secret]"'),
     ],
 )
 def test_secret_named_fields_keep_the_name(text: str, expected: str) -> None:
@@ -258,6 +265,9 @@ def test_secret_named_fields_keep_the_name(text: str, expected: str) -> None:
         "git@github.com:owner/repo.git",
         "Send a bearer token in the Authorization header.",
         "std::map<Token::Kind, int> counts;",
+        "counts[key] = counts.get(key, 0) + 1",
+        'config["api_key"] = args.api_key',
+        "# the api_key: is required when the server asks for one",
         "pip install scikit-learn sk-video",
     ],
 )
@@ -291,7 +301,8 @@ def test_longest_extra_value_wins() -> None:
 
 
 def test_redaction_is_idempotent() -> None:
-    text = f"API_KEY={OPENAI}\nhttps://u:pw123456@h/\nAuthorization: Bearer {JWT}\n{PRIVATE_KEY}\nsecret=abc123"
+    text = (f"API_KEY={OPENAI}\nhttps://u:pw123456@h/\nAuthorization: Bearer {JWT}\n{PRIVATE_KEY}\n"
+            "secret: abc123")
     once = redact(text, extra_values=["pw123456"])
     assert redact(once, extra_values=["pw123456"]) == once
 
@@ -303,7 +314,8 @@ def test_redaction_is_idempotent() -> None:
     [
         ("api_key", True), ("apiKey", True), ("APIKey", True), ("client_secret", True), ("db_password", True),
         ("PGPASSWORD", True), ("access_token", True), ("token", True), ("AWS_SECRET_ACCESS_KEY", True),
-        ("key", False), ("sort_key", False), ("max_tokens", False), ("eos_token", False), ("token_url", False),
+        ("key", False), ("sort_key", False), ("max_tokens", False), ("eos_token", False),
+        ("token_url", False),
         ("password_hint", False), ("tokenizer", False), ("hotkey", False), ("AWS_ACCESS_KEY_ID", False),
     ],
 )
@@ -378,7 +390,8 @@ def test_redact_obj_walks_records_and_returns_a_copy() -> None:
 
 
 def test_redact_obj_uses_extra_values() -> None:
-    assert redact_obj(["a my-secret-value b"], extra_values=["my-secret-value"]) == ["a [REDACTED:env_value] b"]
+    redacted = redact_obj(["a my-secret-value b"], extra_values=["my-secret-value"])
+    assert redacted == ["a [REDACTED:env_value] b"]
 
 
 # --- speed -------------------------------------------------------------------------------------------------
@@ -399,3 +412,16 @@ def test_one_megabyte_is_redacted_well_under_a_second() -> None:
     elapsed = time.perf_counter() - start
     assert OPENAI not in redacted
     assert elapsed < 2.0, f"{elapsed:.2f}s for {len(text)} characters"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["sk-" * 330_000, "-" * 1_000_000, '"' * 1_000_000, "https://a:b" * 90_000, "a." * 500_000,
+     '{"token":abc1,"x":1}' * 50_000, '"-----BEGIN PRIVATE KEY-----" + ' * 33_000],
+    ids=["sk-", "dashes", "quotes", "urls", "dots", "minified-json", "key-headers"],
+)
+def test_repetitive_input_stays_linear(text: str) -> None:
+    """Inputs that would make a careless pattern rescan the rest of the text from every position."""
+    start = time.perf_counter()
+    redact(text)
+    assert time.perf_counter() - start < 2.0

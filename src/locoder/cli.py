@@ -38,6 +38,8 @@ def _agent_options() -> argparse.ArgumentParser:
     sb = p.add_argument_group("safety options")
     sb.add_argument("--sandbox", default=S, choices=["auto", "bubblewrap", "plain"],
                     help="how commands are confined (default: auto = bubblewrap when installed)")
+    sb.add_argument("--toolset", default=S, choices=["auto", "core", "all"],
+                    help="core tools, or all (adds run_python, install_package, download_file, search_web)")
     sb.add_argument("--allow-network", dest="network", action="store_true", default=S,
                     help="let model-run commands reach the network")
     sb.add_argument("--env-allow", default=S, metavar="NAMES",

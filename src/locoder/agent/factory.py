@@ -19,7 +19,7 @@ from locoder.models.profiles import profile_for
 from locoder.protocols import EventSink
 from locoder.sandbox import Sandbox, SandboxPolicy
 from locoder.sandbox.runners import bubblewrap
-from locoder.tools import ToolBox, ToolContext, all_tools
+from locoder.tools import ToolBox, ToolContext, all_tools, default_tools
 
 
 def instructions(settings: Settings) -> str | None:
@@ -79,7 +79,10 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         env=sandbox.env,
         sandbox=sandbox,
     )
-    toolbox = ToolBox(all_tools(), context)
+    toolset = settings.toolset
+    if toolset == "auto":
+        toolset = "core" if backend_kind(settings) in ("embedded", "scripted") else "all"
+    toolbox = ToolBox(all_tools() if toolset == "all" else default_tools(), context)
     schemas = [t.openai_schema() for t in toolbox.tools.values()]
     prompt = system_prompt(schemas, settings.workspace_path, settings.max_actions_per_turn,
                            notes=recent_notes(settings.state_path), instructions=custom)

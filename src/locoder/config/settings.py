@@ -94,6 +94,10 @@ class Settings:
     """transformers: load weights with less peak memory."""
     gguf_file: str = ""
     """transformers: a GGUF file inside the model folder (or a path) to load through ``gguf_file=``."""
+    toolset: str = "auto"
+    """``core`` (files, grep, commands), ``all`` (also run_python, install_package, download_file,
+    search_web), or ``auto``: core for the small embedded models, which choose better among fewer
+    tools, all for any other backend."""
     sandbox: str = "auto"
     """How commands are confined: ``auto`` (bubblewrap when installed), ``bubblewrap``, or ``plain``."""
     network: bool = False
@@ -225,6 +229,7 @@ def _validate(s: Settings) -> None:
         "torch_dtype": {"auto", "float16", "bfloat16", "float32"},
         "quantization": {"none", "8bit", "4bit"},
         "sandbox": {"auto", "bubblewrap", "plain"},
+        "toolset": {"auto", "core", "all"},
     }
     for name, allowed in choices.items():
         if getattr(s, name) not in allowed:

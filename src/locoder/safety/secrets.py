@@ -57,7 +57,8 @@ _SECRET_SUFFIXES = ("password", "passwd", "passphrase", "secret", "credential", 
 
 # Values that are configuration words, auth schemes or documentation placeholders, not secrets.
 _NOT_SECRET_WORDS = frozenset({
-    "none", "null", "nil", "true", "false", "yes", "no", "on", "off", "undefined", "bearer", "basic", "digest",
+    "none", "null", "nil", "true", "false", "yes", "no", "on", "off", "undefined",
+    "bearer", "basic", "digest",
     # placeholders in documentation: `--secrets KEY=value`
     "value", "secret", "password", "passwd", "token", "apikey", "api_key", "xxxx", "xxxxxxxx",
 })
@@ -97,7 +98,8 @@ _STRUCTURE_RULES = (
     ("url", r"(?P<url_keep>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s:/@'\"\[]*:)(?![$<{])"
             + _NOT_PLACEHOLDER + r"(?P<url_val>[^\s@/'\"]+)(?=@)"),
     ("auth", r"(?P<auth_keep>(?i:\bauthorization)[\"']?[ \t]*[:=][ \t]*[\"']?"
-             r"(?P<auth_scheme>(?i:bearer|basic|token|bot))[ \t]+)(?![$<{])(?P<auth_val>[A-Za-z0-9._~+/=-]{6,})"),
+             r"(?P<auth_scheme>(?i:bearer|basic|token|bot))[ \t]+)"
+             r"(?![$<{])(?P<auth_val>[A-Za-z0-9._~+/=-]{6,})"),
     # A bare `Bearer <token>` needs a digit in a long token: prose says "bearer tokens are ...".
     ("bearer", r"(?P<bearer_keep>\b[Bb]earer[ \t]+)(?=[A-Za-z0-9._~+/-]*[0-9])"
                r"(?P<bearer_val>[A-Za-z0-9._~+/=-]{16,})"),
@@ -106,7 +108,7 @@ _STRUCTURE_RULES = (
                   r"(?P<curl_user_val>[^\s'\"@]+)"),
     # Last, so that every rule above wins where both start at the same place.
     ("field", r"(?P<field_keep>(?<![\w.$-])(?P<field_dash>-{1,2})?[\"']?"
-              r"(?P<field_name>(?=[\w.-]*?(?i:key|token|secret|pass|cred))[A-Za-z_][\w.-]*)[\"']?"
+              r"(?P<field_name>(?=[\w.-]*?(?i:key|token|secret|pass|cred))[A-Za-z_][\w.-]*)[\"']?\]?"
               r"(?P<field_sep>[ \t]*(?:=>|:=|=(?!=)|:(?!:))[ \t]*))"
               r"(?P<field_val>[rbuRBU]{0,2}\"(?:[^\"\\\n]|\\.)*\"|[rbuRBU]{0,2}'(?:[^'\\\n]|\\.)*'"
               r"|[^\s'\"`,;)\]}]+)"),
@@ -330,11 +332,15 @@ def redact_obj(value: Any, extra_values: Iterable[str] = ()) -> Any:
     return _redact_any(value, _literal_pattern(tuple(extra_values)), None)
 
 
+def _redact_leaf(value: str, literals: re.Pattern[str] | None, key: str | None) -> str:
+    if key is not None and is_secret_field(key) and _is_secret_literal(value, quoted=True, env_style=False):
+        return _placeholder(_classify(value, _field_kind(key)))
+    return _redact_text(value, literals)
+
+
 def _redact_any(value: Any, literals: re.Pattern[str] | None, key: str | None) -> Any:
     if isinstance(value, str):
-        if key is not None and is_secret_field(key) and _is_secret_literal(value, quoted=True, env_style=False):
-            return _placeholder(_classify(value, _field_kind(key)))
-        return _redact_text(value, literals)
+        return _redact_leaf(value, literals, key)
     if isinstance(value, dict):
         return {k: _redact_any(v, literals, k if isinstance(k, str) else None) for k, v in value.items()}
     if isinstance(value, list):
@@ -361,10 +367,11 @@ def _is_secret_variable(name: str, value: str) -> bool:
 
 
 def secret_env_values(env: Mapping[str, str], allow: Iterable[str] = ()) -> list[str]:
-    """The values to pass to ``redact(extra_values=...)``: those of secret-named variables (``is_secret_name``)
-    and the passwords in URLs such as ``DATABASE_URL=postgres://user:<password>@host/db``, except for
-    variables named in ``allow``. Values shorter than six characters are left out: they would match ordinary
-    words. (A token of a known format under another name needs no entry: ``redact`` finds it anyway.)"""
+    """The values to pass to ``redact(extra_values=...)``: those of secret-named variables
+    (``is_secret_name``) and the passwords in URLs (``DATABASE_URL=postgres://user:<password>@db/app``),
+    except for variables named in ``allow``. Values shorter than six characters are left out: they would
+    match ordinary words. (A token of a known format under another name needs no entry: ``redact`` finds
+    it anyway.)"""
     allowed = set(allow)
     values: list[str] = []
     for name, value in env.items():

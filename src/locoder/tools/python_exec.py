@@ -176,9 +176,9 @@ _BOOTSTRAP_FRAME = '  File "<string>", line 1, in <module>\n'
 
 @tool
 def run_python(ctx: ToolContext, code: str, timeout: int | None = None) -> str:
-    """Run a Python snippet in the workspace folder and show its output. For computing, and for
-    reading and checking files and the workspace's own modules; it may not import os, subprocess or sys,
-    write files or use eval/exec (use run_command for shell work, write_file to change files).
+    """Run a short Python snippet (not a file) and show its output, to compute or check something quickly.
+    To run a file or a program, use run_command (e.g. python3 hello.py). It may not import os, subprocess
+    or sys, write files or use eval/exec.
 
     Args:
         code: The Python code to run; print what you want to see.
