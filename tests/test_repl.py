@@ -51,6 +51,9 @@ def test_ctrl_c_cancels_a_running_command_and_the_session_goes_on(spawn, repo):
     marker = "31.4159"
     child = spawn([action("run_command", command=f"sleep {marker}"), action("final_answer", answer="second task done")])
     child.sendline("wait a while")
+    child.expect("approve run_command")
+    child.expect("run it\\?")
+    child.sendline("y")
     time.sleep(2.5)
     assert subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True).returncode == 0
     child.sendintr()
@@ -74,3 +77,28 @@ def test_slash_commands(spawn, repo):
     child.sendeof()
     child.expect(pexpect.EOF)
     assert "deploy with make release" in (repo / ".locoder" / "memory_bank" / "global.md").read_text()
+
+
+def test_approval_shows_the_diff_and_a_no_reaches_the_model(spawn, repo):
+    child = spawn([action("edit_file", path="calc.py", search="return x * 3", replace="return x * 4"),
+                   action("final_answer", answer="left it alone")])
+    child.sendline("make scale multiply by 4")
+    child.expect("approve edit_file")
+    child.expect(r"\+    return x \* 4")
+    child.expect("run it\\?")
+    child.sendline("n")
+    child.expect("left it alone")
+    child.expect_exact(PROMPT)
+    assert "return x * 3" in (repo / "calc.py").read_text()
+    log = (repo / ".locoder" / "logs" / "agent_audit.jsonl").read_text()
+    assert "the user declined this action" in log
+
+
+def test_always_approves_the_same_command_again(spawn, repo):
+    child = spawn([action("run_command", command="echo one"), action("run_command", command="echo one"),
+                   action("final_answer", answer="ran twice")])
+    child.sendline("echo twice")
+    child.expect("run it\\?")
+    child.sendline("a")
+    child.expect("ran twice")
+    assert child.before.count("run it?") == 0

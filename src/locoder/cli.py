@@ -38,6 +38,10 @@ def _agent_options() -> argparse.ArgumentParser:
     sb = p.add_argument_group("safety options")
     sb.add_argument("--sandbox", default=S, choices=["auto", "bubblewrap", "plain"],
                     help="how commands are confined (default: auto = bubblewrap when installed)")
+    sb.add_argument("--mode", default=S, choices=["read-only", "workspace-write", "full-access"],
+                    help="what the agent may change (default: workspace-write)")
+    sb.add_argument("--approval", default=S, choices=["ask", "auto", "never"],
+                    help="confirm changes and commands (default: ask in the session, auto for run)")
     sb.add_argument("--toolset", default=S, choices=["auto", "core", "all"],
                     help="core tools, or all (adds run_python, install_package, download_file, search_web)")
     sb.add_argument("--allow-network", dest="network", action="store_true", default=S,
@@ -196,10 +200,15 @@ def cmd_agent(args: argparse.Namespace, console) -> int:
         console.print(f"noted in {path}")
         return 0
     task = getattr(args, "task", None) or getattr(args, "once", None)
+    approver = None
+    if task is None:
+        from locoder.agent.interactive import console_approver
+
+        approver = console_approver(console)
     update, stop = _progress(console)
     try:
         agent = build_agent(settings, sinks=[ConsoleView(console, verbose=getattr(args, "verbose", False))],
-                            progress=update)
+                            progress=update, approver=approver)
     finally:
         stop()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from locoder.protocols import EventSink
 from locoder.sandbox import Sandbox, SandboxPolicy
 from locoder.sandbox.runners import bubblewrap
 from locoder.tools import ToolBox, ToolContext, all_tools, default_tools
+from locoder.tools.guard import Approver, GuardedToolBox, Rule, ToolPolicy
 
 
 def instructions(settings: Settings) -> str | None:
@@ -48,8 +50,10 @@ def prepare_state(settings: Settings) -> None:
 
 
 def build_sandbox(settings: Settings) -> Sandbox:
+    full = settings.mode == "full-access"
     policy = SandboxPolicy(
-        runner=settings.sandbox, network=settings.network, cpu_seconds=settings.cpu_seconds,
+        runner="plain" if full else settings.sandbox, network=settings.network or full,
+        workspace_writable=settings.mode != "read-only", cpu_seconds=settings.cpu_seconds,
         memory_mb=settings.memory_mb, max_processes=settings.max_processes,
         env_allow=tuple(n.strip() for n in settings.env_allow.split(",") if n.strip()),
     )
@@ -58,7 +62,18 @@ def build_sandbox(settings: Settings) -> Sandbox:
     return Sandbox(settings.workspace_path, policy, env=dict(os.environ))
 
 
-def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=None) -> Agent:
+def tool_policy(settings: Settings, interactive: bool) -> ToolPolicy:
+    try:
+        allow = tuple(Rule.parse(r) for r in settings.allow)
+        deny = tuple(Rule.parse(r) for r in settings.deny)
+    except (ValueError, re.error) as exc:
+        raise ConfigError(f"policy rule: {exc}") from None
+    approval = settings.approval or ("ask" if interactive else "auto")
+    return ToolPolicy(mode=settings.mode, approval=approval, allow=allow, deny=deny)
+
+
+def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=None,
+                approver: Approver | None = None) -> Agent:
     prepare_state(settings)
     custom = instructions(settings)
     audit = AuditLog(settings.audit_log_path)
@@ -82,7 +97,10 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     toolset = settings.toolset
     if toolset == "auto":
         toolset = "core" if backend_kind(settings) in ("embedded", "scripted") else "all"
-    toolbox = ToolBox(all_tools() if toolset == "all" else default_tools(), context)
+    if settings.mode == "read-only" and sandbox.describe()["runner"] != "bubblewrap":
+        raise ConfigError("read-only mode needs bubblewrap to keep commands from writing (apt install bubblewrap)")
+    toolbox = GuardedToolBox(ToolBox(all_tools() if toolset == "all" else default_tools(), context),
+                             tool_policy(settings, interactive=approver is not None), approver)
     schemas = [t.openai_schema() for t in toolbox.tools.values()]
     prompt = system_prompt(schemas, settings.workspace_path, settings.max_actions_per_turn,
                            notes=recent_notes(settings.state_path), instructions=custom)
@@ -101,5 +119,6 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     agent.emit({"type": "session", "locoder": __version__, "model": model.name, "tool_mode": config.tool_mode,
                 "profile": profile.family, "backend": backend_kind(settings),
                 "tools": toolbox.names(), "settings": settings.dump(), "system_prompt": prompt,
-                "sandbox": sandbox.describe()})
+                "sandbox": sandbox.describe(), "policy": {"mode": settings.mode,
+                                                          "approval": toolbox.policy.approval}})
     return agent

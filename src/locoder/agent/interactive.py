@@ -16,6 +16,29 @@ HELP = """Type a task and press Enter. Follow-up tasks continue the same convers
   Ctrl-C cancels the current step; Ctrl-D (or /exit) leaves."""
 
 
+def console_approver(console: Console):
+    """Ask the user before a change or a command: the exact command or diff, then y / n / a(lways)."""
+    from rich.syntax import Syntax
+
+    def approve(call, preview: str) -> str:
+        console.print(f"[bold yellow]approve {call.name}?[/]")
+        lexer = "diff" if call.name in ("write_file", "edit_file") else ("python" if call.name == "run_python" else "bash")
+        console.print(Syntax(preview, lexer, word_wrap=True))
+        while True:
+            try:
+                answer = console.input("[bold]run it? [y]es / [n]o / [a]lways: [/]").strip().lower()
+            except EOFError:
+                return "no"
+            if answer in ("y", "yes"):
+                return "yes"
+            if answer in ("n", "no", ""):
+                return "no"
+            if answer in ("a", "always"):
+                return "always"
+
+    return approve
+
+
 def run_repl(agent: Agent, state_dir: Path, console: Console) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory

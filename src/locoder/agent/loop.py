@@ -13,6 +13,7 @@ from locoder.messages import Message, ModelResponse, ToolCall, Usage
 from locoder.models.parsing import action_schema, format_error, parse_tool_calls, split_thinking, thought_of
 from locoder.protocols import EventSink, Model
 from locoder.tools import ToolBox
+from locoder.tools.guard import GuardedToolBox
 
 
 @dataclass
@@ -42,7 +43,7 @@ class RunResult:
 
 
 class Agent:
-    def __init__(self, model: Model, toolbox: ToolBox, config: AgentConfig, system: str,
+    def __init__(self, model: Model, toolbox: ToolBox | GuardedToolBox, config: AgentConfig, system: str,
                  sinks: Iterable[EventSink] = ()) -> None:
         self.model, self.toolbox, self.config, self.sinks = model, toolbox, config, list(sinks)
         self.messages: list[Message] = [Message("system", system)]

@@ -94,6 +94,16 @@ class Settings:
     """transformers: load weights with less peak memory."""
     gguf_file: str = ""
     """transformers: a GGUF file inside the model folder (or a path) to load through ``gguf_file=``."""
+    mode: str = "workspace-write"
+    """``read-only`` (no changes: commands see the workspace read-only), ``workspace-write``, or
+    ``full-access`` (commands unconfined, network on)."""
+    approval: str = ""
+    """``ask`` (show each change or command and confirm), ``auto``, or ``never`` (refuse them);
+    empty: ask in the interactive session, auto for ``locoder run``."""
+    allow: tuple[str, ...] = ()
+    """Rules ``TOOL:PATTERN`` (glob, or ``re:REGEX``) of calls that run without asking."""
+    deny: tuple[str, ...] = ()
+    """Rules ``TOOL:PATTERN`` of calls that are always refused, e.g. ``run_command:git push*``."""
     toolset: str = "auto"
     """``core`` (files, grep, commands), ``all`` (also run_python, install_package, download_file,
     search_web), or ``auto``: core for the small embedded models, which choose better among fewer
@@ -155,6 +165,9 @@ def _coerce(name: str, value: Any, source: str) -> Any:
     default = getattr(Settings, name, None)
     kind = type(default) if default is not None else str
     try:
+        if kind is tuple:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(v).strip() for v in items if str(v).strip())
         if kind is bool and isinstance(value, str):
             lowered = value.strip().lower()
             if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
@@ -230,6 +243,8 @@ def _validate(s: Settings) -> None:
         "quantization": {"none", "8bit", "4bit"},
         "sandbox": {"auto", "bubblewrap", "plain"},
         "toolset": {"auto", "core", "all"},
+        "mode": {"read-only", "workspace-write", "full-access"},
+        "approval": {"", "ask", "auto", "never"},
     }
     for name, allowed in choices.items():
         if getattr(s, name) not in allowed:

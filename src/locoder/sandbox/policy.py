@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 class SandboxPolicy:
     runner: str = "auto"
     """``auto`` (bubblewrap when installed, else plain), ``bubblewrap``, or ``plain`` (no confinement)."""
+    workspace_writable: bool = True
+    """False (read-only sessions): commands see the workspace read-only too."""
     network: bool = False
     """Let commands reach the network (package installs need it)."""
     cpu_seconds: int = 600

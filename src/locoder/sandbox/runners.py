@@ -92,7 +92,7 @@ def bwrap_argv(policy: SandboxPolicy, workspace: Path, env_path: str = "") -> li
     for path in toolchain_paths(hidden, env_path or os.environ.get("PATH", "")):
         argv += ["--ro-bind", str(path), str(path)]
     # Bound after the hidden folders, so a workspace inside a hidden home comes back on top.
-    argv += ["--bind", ws, ws]
+    argv += ["--bind" if policy.workspace_writable else "--ro-bind", ws, ws]
     for inner in policy.readonly_in_workspace:
         path = workspace / inner
         if path.exists():

@@ -1,0 +1,158 @@
+"""Policy and approvals as a wrapper around the tools: the loop never knows they exist.
+
+A call is checked, in order, against: secret files (always refused to file tools), the user's deny rules,
+the mode (read-only refuses changes), the user's allow rules (run without asking), and the approval
+setting for tools that change things (ask the user, run, or refuse).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from locoder.exceptions import ToolError
+from locoder.messages import ToolCall, ToolResult
+from locoder.tools.base import ToolBox
+from locoder.tools.edit import apply_edit, unified_diff
+from locoder.tools.paths import resolve_in_workspace
+
+CHANGING = {"write_file", "edit_file", "run_command", "run_python", "install_package", "download_file"}
+PATH_TOOLS = {"read_file", "write_file", "edit_file", "download_file"}
+SECRET_FILES = (".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*",
+                "id_ed25519*", ".netrc", ".pypirc", ".npmrc", ".git-credentials", ".ssh/*", ".aws/*", ".gnupg/*",
+                ".docker/config.json", ".kube/config")
+
+Approver = Callable[[ToolCall, str], str]
+"""approver(call, preview) -> "yes" | "no" | "always"."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``tool:pattern``: a glob (or ``re:REGEX``) matched against the call's command, path or code."""
+
+    tool: str
+    pattern: str
+
+    @classmethod
+    def parse(cls, text: str) -> Rule:
+        tool, sep, pattern = text.partition(":")
+        if not sep or not tool:
+            raise ValueError(f"a policy rule is TOOL:PATTERN (e.g. run_command:git push*), not {text!r}")
+        if pattern.startswith("re:"):
+            re.compile(pattern[3:])
+        return cls(tool.strip(), pattern.strip() or "*")
+
+    def matches(self, call: ToolCall) -> bool:
+        if self.tool not in ("*", call.name):
+            return False
+        subject = _subject(call)
+        if self.pattern.startswith("re:"):
+            return re.search(self.pattern[3:], subject) is not None
+        return fnmatch.fnmatchcase(subject, self.pattern)
+
+
+def _subject(call: ToolCall) -> str:
+    args = call.arguments
+    return str(args.get("command") or args.get("path") or args.get("code") or args.get("name") or args.get("url") or "")
+
+
+def is_secret_file(path: str) -> bool:
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    for pattern in SECRET_FILES:
+        if "/" in pattern:
+            folder = pattern.split("/")[0]
+            if folder in parts:
+                return True
+        elif parts and fnmatch.fnmatchcase(parts[-1], pattern):
+            return True
+    return False
+
+
+@dataclass
+class ToolPolicy:
+    mode: str = "workspace-write"
+    """``read-only``, ``workspace-write`` or ``full-access``."""
+    approval: str = "auto"
+    """``ask`` (show and confirm), ``auto`` (run), ``never`` (refuse what would need approval)."""
+    allow: tuple[Rule, ...] = ()
+    deny: tuple[Rule, ...] = ()
+    protect_secret_files: bool = True
+
+
+@dataclass
+class GuardedToolBox:
+    """Same face as ``ToolBox``; checks each call before the inner box runs it."""
+
+    inner: ToolBox
+    policy: ToolPolicy
+    approver: Approver | None = None
+    always: set[str] = field(default_factory=set)
+
+    @property
+    def tools(self) -> dict[str, Any]:
+        return self.inner.tools
+
+    @property
+    def context(self) -> Any:
+        return self.inner.context
+
+    def names(self) -> list[str]:
+        return self.inner.names()
+
+    def execute(self, call: ToolCall) -> ToolResult:
+        refusal = self.check(call)
+        if refusal:
+            return ToolResult(call, f"Refused: {refusal}", ok=False)
+        return self.inner.execute(call)
+
+    def check(self, call: ToolCall) -> str | None:
+        """Why the call may not run, or None."""
+        path = str(call.arguments.get("path") or "")
+        if self.policy.protect_secret_files and call.name in PATH_TOOLS and path and is_secret_file(path):
+            return f"{path} looks like a secret file (keys, tokens, credentials); file tools may not touch it"
+        for rule in self.policy.deny:
+            if rule.matches(call):
+                return f"the project's policy denies {call.name} on {_subject(call)!r} (rule {rule.tool}:{rule.pattern})"
+        if call.name not in CHANGING:
+            return None
+        if self.policy.mode == "read-only" and call.name != "run_command" and call.name != "run_python":
+            return f"this session is read-only; {call.name} would change the workspace"
+        if any(rule.matches(call) for rule in self.policy.allow) or self._key(call) in self.always:
+            return None
+        if self.policy.approval == "auto":
+            return None
+        if self.policy.approval == "never" or self.approver is None:
+            return f"{call.name} needs the user's approval, and approval is set to never"
+        answer = self.approver(call, preview(call, self.inner.context.workspace))
+        if answer == "always":
+            self.always.add(self._key(call))
+            return None
+        return None if answer == "yes" else "the user declined this action; do something else or ask what they want"
+
+    @staticmethod
+    def _key(call: ToolCall) -> str:
+        # "always" is remembered per command for commands, per tool for everything else.
+        return f"{call.name}:{call.arguments.get('command', '')}" if call.name == "run_command" else call.name
+
+
+def preview(call: ToolCall, workspace: Any) -> str:
+    """What the user is asked to approve: the exact command, or the diff a file change would make."""
+    args = call.arguments
+    try:
+        if call.name in ("write_file", "edit_file"):
+            target = resolve_in_workspace(workspace, str(args.get("path", "")))
+            before = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else ""
+            after = str(args.get("content", "")) if call.name == "write_file" else apply_edit(
+                before, str(args.get("search", "")), str(args.get("replace", "")))
+            return unified_diff(before, after, str(args.get("path")), max_lines=80) or "(no change)"
+    except ToolError as exc:
+        return f"(the change would fail: {exc})"
+    if call.name == "run_command":
+        return f"$ {args.get('command', '')}"
+    if call.name == "run_python":
+        return str(args.get("code", ""))
+    return call.render(max_value=200)
