@@ -292,3 +292,15 @@ def test_the_workspace_itself_stays_writable(world):
     assert (world["ws"] / "pkg" / "ok.txt").read_text() == "fine\n"
 
 
+
+
+def test_toolchains_under_hidden_folders_come_back_read_only(tmp_path):
+    from locoder.sandbox.runners import toolchain_paths
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    pyenv = tmp_path / "home" / ".pyenv"
+    (pyenv / "shims").mkdir(parents=True)
+    (pyenv / "versions").mkdir()
+    exposed = toolchain_paths([tmp_path / "home", Path("/tmp")], f"{venv / 'bin'}:{pyenv / 'shims'}:/usr/bin")
+    assert venv / "bin" in exposed and pyenv in exposed and Path("/usr/bin") not in exposed

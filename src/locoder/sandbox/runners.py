@@ -89,7 +89,8 @@ def bwrap_argv(policy: SandboxPolicy, workspace: Path, env_path: str = "") -> li
             continue
         hidden.append(path)
         argv += ["--ro-bind", "/dev/null", str(path)] if path.is_file() else ["--tmpfs", str(path)]
-    for path in toolchain_paths(hidden, env_path or os.environ.get("PATH", "")):
+    # /tmp is private to commands too: a Python or venv living there must come back as well.
+    for path in toolchain_paths([*hidden, Path("/tmp")], env_path or os.environ.get("PATH", "")):
         argv += ["--ro-bind", str(path), str(path)]
     # Bound after the hidden folders, so a workspace inside a hidden home comes back on top.
     argv += ["--bind" if policy.workspace_writable else "--ro-bind", ws, ws]
