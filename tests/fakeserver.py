@@ -36,6 +36,8 @@ class FakeServer:
             do_GET = do_POST = _answer
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # Clients that hang up on purpose (timeout tests) are not errors worth printing.
+        self.httpd.handle_error = lambda request, client_address: None
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 

@@ -123,27 +123,26 @@ def _qwen3_coder(text: str) -> list[ToolCall]:
     return calls
 
 
-def _mistral(text: str) -> list[ToolCall]:
-    """[TOOL_CALLS]NAME[ARGS]{...} (the list form [TOOL_CALLS][{...}] is plain JSON)."""
+def _json_calls(found: list[tuple[str, str]]) -> list[ToolCall]:
+    """(name, JSON arguments) pairs -> calls; arguments that are not JSON are a format error."""
     calls = []
-    for name, args in re.findall(r"\[TOOL_CALLS\]\s*([\w.-]+)\s*\[ARGS\]\s*(\{.*?\})(?=\s*\[TOOL_CALLS\]|\s*</s>|\s*$)",
-                                 text, re.DOTALL):
+    for name, args in found:
         try:
             calls.append(ToolCall(name, json.loads(args)))
         except json.JSONDecodeError:
             raise format_error(f"the arguments of {name} are not valid JSON") from None
     return calls
+
+
+def _mistral(text: str) -> list[ToolCall]:
+    """[TOOL_CALLS]NAME[ARGS]{...} (the list form [TOOL_CALLS][{...}] is plain JSON)."""
+    return _json_calls(re.findall(r"\[TOOL_CALLS\]\s*([\w.-]+)\s*\[ARGS\]\s*(\{.*?\})(?=\s*\[TOOL_CALLS\]|\s*</s>|\s*$)",
+                                 text, re.DOTALL))
 
 
 def _deepseek(text: str) -> list[ToolCall]:
     """<｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME ```json {...} ```<｜tool▁call▁end｜>"""
-    calls = []
-    for name, args in re.findall(r"tool▁sep｜>\s*([\w.-]+)\s*```(?:json)?\s*(.*?)```", text, re.DOTALL):
-        try:
-            calls.append(ToolCall(name, json.loads(args)))
-        except json.JSONDecodeError:
-            raise format_error(f"the arguments of {name} are not valid JSON") from None
-    return calls
+    return _json_calls(re.findall(r"tool▁sep｜>\s*([\w.-]+)\s*```(?:json)?\s*(.*?)```", text, re.DOTALL))
 
 
 def _gemma(text: str) -> list[ToolCall]:
@@ -159,13 +158,7 @@ def _gemma(text: str) -> list[ToolCall]:
 
 def _harmony(text: str) -> list[ToolCall]:
     """gpt-oss: ... to=functions.NAME <|constrain|>json<|message|>{...}<|call|>"""
-    calls = []
-    for name, args in re.findall(r"to=functions\.([\w.-]+).*?<\|message\|>(.*?)(?:<\|call\|>|$)", text, re.DOTALL):
-        try:
-            calls.append(ToolCall(name, json.loads(args)))
-        except json.JSONDecodeError:
-            raise format_error(f"the arguments of {name} are not valid JSON") from None
-    return calls
+    return _json_calls(re.findall(r"to=functions\.([\w.-]+).*?<\|message\|>(.*?)(?:<\|call\|>|$)", text, re.DOTALL))
 
 
 TEXT_SYNTAXES = {
