@@ -19,7 +19,7 @@ from locoder.models.probe import auto_tool_mode
 from locoder.models.profiles import profile_for
 from locoder.protocols import EventSink
 from locoder.sandbox import Sandbox, SandboxPolicy
-from locoder.sandbox.runners import bubblewrap
+from locoder.sandbox.runners import bubblewrap, resolve_runner
 from locoder.tools import ToolBox, ToolContext, all_tools, default_tools
 from locoder.tools.guard import Approver, GuardedToolBox, Rule, ToolPolicy
 
@@ -97,7 +97,7 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     toolset = settings.toolset
     if toolset == "auto":
         toolset = "core" if backend_kind(settings) in ("embedded", "scripted") else "all"
-    if settings.mode == "read-only" and sandbox.describe()["runner"] != "bubblewrap":
+    if settings.mode == "read-only" and resolve_runner(sandbox.policy) != "bubblewrap":
         raise ConfigError("read-only mode needs bubblewrap to keep commands from writing (apt install bubblewrap)")
     toolbox = GuardedToolBox(ToolBox(all_tools() if toolset == "all" else default_tools(), context),
                              tool_policy(settings, interactive=approver is not None), approver)

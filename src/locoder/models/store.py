@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from locoder.atomic import write_atomic
 from locoder.exceptions import ModelStoreError
 
 
@@ -134,9 +135,7 @@ class ModelStore:
     def _write_stamp(self, name: str) -> None:
         st = self.path(name).stat()
         stamp = {"sha256": get_spec(name).sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-        tmp = self._stamp(name).with_suffix(".tmp")
-        tmp.write_text(json.dumps(stamp))
-        os.replace(tmp, self._stamp(name))
+        write_atomic(self._stamp(name), json.dumps(stamp))
 
     def ensure(self, name: str, progress: Progress | None = None, prune: bool = False) -> Path:
         """The verified model file, pulled and assembled first if needed."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from locoder.atomic import write_atomic
 from locoder.exceptions import ToolError
 from locoder.tools.base import ToolContext, tool
 from locoder.tools.edit import apply_edit, unified_diff
@@ -16,29 +16,6 @@ SKIP_DIRS = {".git", ".locoder", ".venv", "venv", "node_modules", "__pycache__",
              ".pytest_cache", ".ruff_cache", ".tox", "dist", "build"}
 MAX_READ_BYTES = 2_000_000
 WHOLE_FILE_LINES = 200  # files this short are always shown whole
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def _read_text(path: Path, shown: str) -> str:

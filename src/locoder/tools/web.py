@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from locoder.atomic import new_file_mode
 from locoder.exceptions import ToolError
 from locoder.tools.base import ToolContext, tool
 from locoder.tools.paths import display, resolve_in_workspace
@@ -122,12 +123,6 @@ def _download(url: str, part: Path, cap: int) -> _Answer:
     raise ToolError(f"too many redirects (more than {MAX_REDIRECTS}); last one to {url}")
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
 @tool
 def download_file(ctx: ToolContext, url: str, path: str, max_bytes: int | None = None) -> str:
     """Download an http(s) URL into a file of the workspace (at most 5 MB).
@@ -153,7 +148,7 @@ def download_file(ctx: ToolContext, url: str, path: str, max_bytes: int | None =
     existed = target.exists()
     try:
         answer = _download(url, part, cap)
-        os.chmod(part, 0o666 & ~_umask())
+        os.chmod(part, new_file_mode())
         os.replace(part, target)
     except _TooLarge as exc:
         raise ToolError(f"refused {url}: larger than the cap of {cap} bytes ({exc}); nothing was saved") from None
