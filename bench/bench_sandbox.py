@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python bench/bench_sandbox.py [--runs N]
 Prints median, p95 and mean milliseconds per command for: a bare subprocess (no locoder), locoder's plain
-runner (process group, output capture), and the bubblewrap runner with its limits (pids cgroup, prlimit).
+runner (process group, output capture), and the bubblewrap and Landlock runners with their limits (pids
+cgroup, prlimit). A runner this machine cannot use is reported, not timed.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from locoder.sandbox import Sandbox, SandboxPolicy
-from locoder.sandbox.runners import bubblewrap, pids_cgroup_root
+from locoder.sandbox import Sandbox, SandboxPolicy, landlock
+from locoder.sandbox.runners import bubblewrap, bubblewrap_works, pids_cgroup_root
 
 
 def timed(fn, runs: int) -> list[float]:
@@ -44,11 +45,15 @@ def main() -> None:
     rows["locoder plain runner"] = timed(lambda: plain.run("true", timeout=10, max_output=1000), args.runs)
     limited = Sandbox(ws, SandboxPolicy(runner="plain"))
     rows["plain + limits (cgroup, prlimit)"] = timed(lambda: limited.run("true", timeout=10, max_output=1000), args.runs)
-    if bubblewrap():
-        confined = Sandbox(ws, SandboxPolicy())
-        rows["bubblewrap + limits (default)"] = timed(lambda: confined.run("true", timeout=10, max_output=1000), args.runs)
-    print(f"{args.runs} runs of `true` each; pids cgroup: {pids_cgroup_root() or 'none'}; bubblewrap: {bubblewrap()}")
-    print("Landlock runner: not implemented (bubblewrap or plain only)")
+    if bubblewrap_works():
+        confined = Sandbox(ws, SandboxPolicy(runner="bubblewrap"))
+        rows["bubblewrap + limits"] = timed(lambda: confined.run("true", timeout=10, max_output=1000), args.runs)
+    if landlock.abi():
+        locked = Sandbox(ws, SandboxPolicy(runner="landlock"))
+        rows["landlock + limits"] = timed(lambda: locked.run("true", timeout=10, max_output=1000), args.runs)
+    print(f"{args.runs} runs of `true` each; pids cgroup: {pids_cgroup_root() or 'none'}; "
+          f"bubblewrap: {bubblewrap() or 'not installed'}{'' if bubblewrap_works() else ' (cannot run)'}; "
+          f"Landlock ABI: {landlock.abi() or 'none'}")
     print(f"{'runner':<36} {'median ms':>10} {'p95 ms':>8} {'mean ms':>8}")
     results = {}
     for name, ms in rows.items():

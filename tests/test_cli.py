@@ -11,6 +11,7 @@ import pytest
 
 from conftest import action
 from locoder.audit import read_audit_log
+from locoder.sandbox import landlock
 
 
 def locoder(*args, cwd=None, env=None, timeout=60, input=None):
@@ -152,3 +153,14 @@ def test_secret_values_never_reach_the_model_or_the_audit_log(tmp_path, repo, en
     assert key not in log and key not in out.stdout
     steps = [r for r in read_audit_log(repo / ".locoder" / "logs" / "agent_audit.jsonl") if r["type"] == "step"]
     assert "[REDACTED" in steps[0]["observations"][0]["output"] and "DEBUG=1" in steps[1]["observations"][0]["output"]
+
+
+@pytest.mark.skipif(landlock.abi() < 1, reason="the kernel has no Landlock")
+def test_doctor_names_the_runner_and_what_it_does_not_cover(repo, env):
+    proc = locoder("doctor", "-w", str(repo), "--sandbox", "landlock", cwd=repo, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())
+    assert "runner landlock" in out and f"landlock ABI {landlock.abi()}" in out
+    assert "NOT covered: .locoder" in out and "TCP off" in out
+    plain = " ".join(locoder("doctor", "-w", str(repo), "--sandbox", "plain", cwd=repo, env=env).stdout.split())
+    assert "runner plain" in plain and "NOT confined" in plain

@@ -1,4 +1,5 @@
-"""The escape suite: adversarial commands and paths against the real sandbox (bubblewrap).
+"""The escape suite: adversarial commands and paths against the real sandbox, once per runner
+(bubblewrap, and Landlock where the kernel has it).
 
 Each case runs through the agent's own tools in a workspace, then checks that a canary folder outside the
 workspace (under /var/tmp, visible read-only to commands) and a canary file in the home folder are byte for
@@ -16,10 +17,23 @@ from pathlib import Path
 import pytest
 
 from locoder.messages import ToolCall
-from locoder.sandbox import Sandbox, SandboxPolicy
+from locoder.sandbox import Sandbox, SandboxPolicy, landlock
+from locoder.sandbox.runners import bubblewrap_works
 from locoder.tools import ToolBox, ToolContext, default_tools
 
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+RUNNERS = [
+    pytest.param("bubblewrap", marks=pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap cannot run here")),
+    pytest.param("landlock", marks=pytest.mark.skipif(landlock.abi() < 1, reason="the kernel has no Landlock")),
+]
+
+# What Landlock cannot stop (its module docstring and the README say so): rights granted to the workspace
+# cover .locoder inside it, and metadata changes (chmod) of files the user owns are not covered.
+LANDLOCK_GAPS = {
+    "chmod 777 {canary}/file.txt": "Landlock does not cover chmod",
+    "echo pwned > .locoder/audit.jsonl": "Landlock cannot make .locoder read-only inside a writable workspace",
+    "rm -rf .locoder": "Landlock cannot make .locoder read-only inside a writable workspace",
+    "mv .locoder gone": "Landlock cannot make .locoder read-only inside a writable workspace",
+}
 
 SECRET = "sk-live-CANARY-4c0ffee5ecret"
 
@@ -38,8 +52,9 @@ def snapshot(root: Path) -> dict[str, str]:
     return out
 
 
-@pytest.fixture
-def world(tmp_path, monkeypatch):
+@pytest.fixture(params=RUNNERS)
+def world(request, tmp_path):
+    runner = request.param
     canary = Path("/var/tmp") / f"locoder-canary-{uuid.uuid4().hex[:8]}"
     (canary / "sub").mkdir(parents=True)
     (canary / "file.txt").write_text("precious\n")
@@ -54,10 +69,11 @@ def world(tmp_path, monkeypatch):
     (workspace / ".locoder" / "audit.jsonl").write_text("{}\n")
     before = snapshot(canary), snapshot(home_canary), snapshot(workspace / ".locoder")
     env = {**os.environ, "OPENAI_API_KEY": SECRET}
-    sandbox = Sandbox(workspace, SandboxPolicy(cpu_seconds=5, memory_mb=2048, max_processes=64), env=env)
+    sandbox = Sandbox(workspace, SandboxPolicy(runner=runner, cpu_seconds=5, memory_mb=2048, max_processes=64),
+                      env=env)
     box = ToolBox(default_tools(), ToolContext(workspace=workspace, command_timeout=5, command_output_chars=4000,
                                                sandbox=sandbox, env=env))
-    yield {"canary": canary, "home": home_canary, "ws": workspace, "box": box}
+    yield {"canary": canary, "home": home_canary, "ws": workspace, "box": box, "runner": runner}
     after = snapshot(canary), snapshot(home_canary), snapshot(workspace / ".locoder")
     shutil.rmtree(canary, ignore_errors=True)
     shutil.rmtree(home_canary, ignore_errors=True)
@@ -66,6 +82,8 @@ def world(tmp_path, monkeypatch):
 
 def run(world, command: str) -> str:
     """The observation the model would see, less its first line (the echoed command)."""
+    if world["runner"] == "landlock" and command in LANDLOCK_GAPS:
+        pytest.skip(LANDLOCK_GAPS[command])
     result = world["box"].execute(ToolCall("run_command", {"command": command.format(**world)}))
     return result.output.split("\n", 1)[1]
 
@@ -137,8 +155,8 @@ def test_the_home_folder_is_hidden_so_changes_go_nowhere(world, command):
 
 
 READS = [
-    ("cat {home}/id_rsa", "No such file"),
-    ("cat ~/.ssh/id_rsa", "No such file"),
+    ("cat {home}/id_rsa", "No such file|Permission denied"),
+    ("cat ~/.ssh/id_rsa", "No such file|Permission denied"),
     ("cat /etc/shadow", "Permission denied|No such file|^\\s*$"),
     ("ls -la /root", ""),
     ("cat /proc/1/environ | tr '\\0' '\\n'", ""),
@@ -195,7 +213,7 @@ def test_network_egress_is_blocked(world, host_server, command):
 
 
 def test_network_can_be_allowed_by_policy(world, host_server):
-    sandbox = Sandbox(world["ws"], SandboxPolicy(network=True))
+    sandbox = Sandbox(world["ws"], SandboxPolicy(runner=world["runner"], network=True))
     result = sandbox.run(f"curl -s -m 3 http://127.0.0.1:{host_server}/", timeout=10, max_output=1000)
     assert "EXFILTRATED" in result.output
 

@@ -1,7 +1,6 @@
 """Policy and approvals around the tools: modes, rules, secret files, the approver."""
 
 import json
-import shutil
 
 import pytest
 
@@ -10,10 +9,12 @@ from locoder.agent.factory import build_agent
 from locoder.config import load_settings
 from locoder.exceptions import ConfigError
 from locoder.messages import ToolCall
+from locoder.sandbox import landlock
+from locoder.sandbox.runners import bubblewrap_works
 from locoder.tools import ToolBox, ToolContext, default_tools
 from locoder.tools.guard import GuardedToolBox, Rule, ToolPolicy, is_secret_file
 
-bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
+bwrap = pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap cannot run here")
 
 
 def guarded(repo, **policy) -> GuardedToolBox:
@@ -74,15 +75,20 @@ def test_read_only_mode_refuses_file_changes(repo):
     assert not result.ok and "read-only" in result.output and not (repo / "new.py").exists()
 
 
-@bwrap
-def test_read_only_mode_keeps_commands_from_writing(tmp_path, repo, isolated_env):
+@pytest.mark.parametrize("runner,refusal", [
+    pytest.param("bubblewrap", "Read-only file system", marks=bwrap),
+    pytest.param("landlock", "Permission denied",
+                 marks=pytest.mark.skipif(landlock.abi() < 1, reason="the kernel has no Landlock")),
+])
+def test_read_only_mode_keeps_commands_from_writing(tmp_path, repo, isolated_env, runner, refusal):
     replies = tmp_path / "r.json"
     replies.write_text(json.dumps([action("run_command", command="echo x > new.txt; rm calc.py"),
                                    action("final_answer", answer="ok")]))
-    settings = load_settings({"workspace": str(repo), "model": f"scripted:{replies}", "mode": "read-only"}, env={})
+    settings = load_settings({"workspace": str(repo), "model": f"scripted:{replies}", "mode": "read-only",
+                              "sandbox": runner}, env={})
     agent = build_agent(settings)
     agent.run("try to write")
-    assert "Read-only file system" in agent.messages[-2].content
+    assert refusal in agent.messages[-2].content
     assert (repo / "calc.py").exists() and not (repo / "new.txt").exists()
 
 

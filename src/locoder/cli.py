@@ -36,8 +36,8 @@ def _agent_options() -> argparse.ArgumentParser:
     g.add_argument("--models-dir", default=S, metavar="DIR", help="where model files are kept (default: ~/.cache/locoder/models)")
     g.add_argument("--verbose", "-v", action="store_true", default=S, help="show whole observations and raw replies")
     sb = p.add_argument_group("safety options")
-    sb.add_argument("--sandbox", default=S, choices=["auto", "bubblewrap", "plain"],
-                    help="how commands are confined (default: auto = bubblewrap when installed)")
+    sb.add_argument("--sandbox", default=S, choices=["auto", "bubblewrap", "landlock", "plain"],
+                    help="how commands are confined (default: auto = bubblewrap where it works, else Landlock)")
     sb.add_argument("--mode", default=S, choices=["read-only", "workspace-write", "full-access"],
                     help="what the agent may change (default: workspace-write)")
     sb.add_argument("--approval", default=S, choices=["ask", "auto", "never"],

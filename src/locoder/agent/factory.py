@@ -18,8 +18,8 @@ from locoder.models import backend_kind, context_window, model_id, open_model
 from locoder.models.probe import auto_tool_mode
 from locoder.models.profiles import profile_for
 from locoder.protocols import EventSink
-from locoder.sandbox import Sandbox, SandboxPolicy
-from locoder.sandbox.runners import bubblewrap, resolve_runner
+from locoder.sandbox import Sandbox, SandboxPolicy, landlock
+from locoder.sandbox.runners import bubblewrap, bubblewrap_works, resolve_runner
 from locoder.tools import ToolBox, ToolContext, all_tools, default_tools
 from locoder.tools.guard import Approver, GuardedToolBox, Rule, ToolPolicy
 
@@ -59,6 +59,11 @@ def build_sandbox(settings: Settings) -> Sandbox:
     )
     if policy.runner == "bubblewrap" and not bubblewrap():
         raise ConfigError("sandbox = bubblewrap, but bwrap is not installed (Debian/Ubuntu: apt install bubblewrap)")
+    if policy.runner == "bubblewrap" and not bubblewrap_works():
+        raise ConfigError("sandbox = bubblewrap, but bwrap cannot make namespaces on this machine "
+                          "(user namespaces are off); use --sandbox landlock or auto")
+    if policy.runner == "landlock" and landlock.abi() < 1:
+        raise ConfigError("sandbox = landlock, but this kernel has no Landlock (Linux 5.13+ with lsm=landlock)")
     return Sandbox(settings.workspace_path, policy, env=dict(os.environ))
 
 
@@ -97,8 +102,9 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     toolset = settings.toolset
     if toolset == "auto":
         toolset = "core" if backend_kind(settings) in ("embedded", "scripted") else "all"
-    if settings.mode == "read-only" and resolve_runner(sandbox.policy) != "bubblewrap":
-        raise ConfigError("read-only mode needs bubblewrap to keep commands from writing (apt install bubblewrap)")
+    if settings.mode == "read-only" and resolve_runner(sandbox.policy) == "plain":
+        raise ConfigError("read-only mode needs bubblewrap or Landlock to keep commands from writing "
+                          "(apt install bubblewrap)")
     toolbox = GuardedToolBox(ToolBox(all_tools() if toolset == "all" else default_tools(), context),
                              tool_policy(settings, interactive=approver is not None), approver)
     schemas = [t.openai_schema() for t in toolbox.tools.values()]

@@ -241,7 +241,7 @@ def _validate(s: Settings) -> None:
         "device_map": {"auto", "cuda", "cpu", "mps"},
         "torch_dtype": {"auto", "float16", "bfloat16", "float32"},
         "quantization": {"none", "8bit", "4bit"},
-        "sandbox": {"auto", "bubblewrap", "plain"},
+        "sandbox": {"auto", "bubblewrap", "landlock", "plain"},
         "toolset": {"auto", "core", "all"},
         "mode": {"read-only", "workspace-write", "full-access"},
         "approval": {"", "ask", "auto", "never"},

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class SandboxPolicy:
     runner: str = "auto"
-    """``auto`` (bubblewrap when installed, else plain), ``bubblewrap``, or ``plain`` (no confinement)."""
+    """``auto`` (bubblewrap where it works, else Landlock where the kernel has it, else plain), ``bubblewrap``,
+    ``landlock``, or ``plain`` (no confinement)."""
     workspace_writable: bool = True
     """False (read-only sessions): commands see the workspace read-only too."""
     network: bool = False
@@ -22,7 +23,8 @@ class SandboxPolicy:
     file_size_mb: int = 1024
     """Largest file a command may write (RLIMIT_FSIZE), in MiB; 0: no limit."""
     hidden_paths: tuple[str, ...] = ("~", "/root", "/home", "/etc/shadow", "/etc/gshadow", "/etc/sudoers")
-    """Hidden from commands under bubblewrap (empty folders, or /dev/null for files); the workspace stays."""
+    """Hidden from commands: empty under bubblewrap (/dev/null for files), unreadable under Landlock; the
+    workspace stays."""
     readonly_in_workspace: tuple[str, ...] = (".locoder",)
     """Inside the workspace but read-only to commands: locoder's own state and audit log."""
     env_allow: tuple[str, ...] = field(default_factory=tuple)

@@ -1,4 +1,5 @@
-"""Building the command line that confines a command: a pids cgroup, resource limits, bubblewrap.
+"""Building the command line that confines a command: a pids cgroup, resource limits, and a runner
+(bubblewrap, or Landlock where bubblewrap cannot run).
 
 Pure where it can be: ``confined_argv`` only builds a list; ``Sandbox`` runs it and cleans up.
 """
@@ -23,9 +24,34 @@ def bubblewrap() -> str | None:
     return shutil.which("bwrap")
 
 
+_BWRAP_WORKS: dict[str, bool] = {}
+
+
+def bubblewrap_works() -> bool:
+    """Whether bwrap is installed and can make its namespaces here (some kernels forbid user namespaces)."""
+    path = bubblewrap()
+    if path is None:
+        return False
+    if path not in _BWRAP_WORKS:
+        import subprocess
+
+        try:
+            probe = subprocess.run([path, "--unshare-all", "--unshare-user", "--ro-bind", "/", "/", "true"],
+                                   capture_output=True, timeout=10)
+            _BWRAP_WORKS[path] = probe.returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _BWRAP_WORKS[path] = False
+    return _BWRAP_WORKS[path]
+
+
 def resolve_runner(policy: SandboxPolicy) -> str:
+    """``auto`` becomes bubblewrap where it works, else Landlock where the kernel has it, else plain."""
     if policy.runner == "auto":
-        return "bubblewrap" if bubblewrap() else "plain"
+        from locoder.sandbox import landlock
+
+        if bubblewrap_works():
+            return "bubblewrap"
+        return "landlock" if landlock.abi() >= 1 else "plain"
     return policy.runner
 
 
@@ -83,8 +109,7 @@ def bwrap_argv(policy: SandboxPolicy, workspace: Path, env_path: str = "") -> li
     if policy.network:
         argv.append("--share-net")
     hidden: list[Path] = []
-    for name in policy.hidden_paths:
-        path = Path(os.path.expanduser(name))
+    for path in hidden_paths(policy):
         if not path.exists() or workspace == path:
             continue
         hidden.append(path)
@@ -101,14 +126,39 @@ def bwrap_argv(policy: SandboxPolicy, workspace: Path, env_path: str = "") -> li
     return [*argv, "--chdir", ws, "--"]
 
 
+def hidden_paths(policy: SandboxPolicy) -> list[Path]:
+    return [Path(os.path.expanduser(name)) for name in policy.hidden_paths]
+
+
+def landlock_argv(policy: SandboxPolicy, workspace: Path, scratch: Path, env_path: str = "") -> list[str]:
+    """The launcher that applies Landlock rules, then runs the command. /tmp is hidden as under bubblewrap;
+    the command gets ``scratch`` instead."""
+    import sys
+
+    from locoder.sandbox import landlock
+
+    hidden = [p for p in [*hidden_paths(policy), Path("/tmp")] if p.exists() and p != workspace]
+    exposed = toolchain_paths(hidden, env_path or os.environ.get("PATH", ""))
+    spec = landlock.landlock_spec(
+        version=landlock.abi(), workspace=str(workspace), writable=policy.workspace_writable,
+        network=policy.network, hidden=[str(p) for p in hidden], exposed=[str(p) for p in exposed],
+        scratch=str(scratch))
+    return [sys.executable, "-I", "-S", "-B", landlock.__file__, *landlock.spec_args(spec), "--"]
+
+
 @dataclass
 class Confinement:
     argv: list[str]
     cgroup: Path | None
+    scratch: Path | None = None
+    """A private folder for the command (its HOME and TMPDIR), removed after it ends."""
+    env: dict[str, str] | None = None
+    """Variables the runner sets for the command."""
 
 
 def confine(policy: SandboxPolicy, workspace: Path, command: str, env_path: str = "") -> Confinement:
-    """The argv that runs ``command`` under ``policy``, and the cgroup made for it (if any)."""
+    """The argv that runs ``command`` under ``policy``, the cgroup made for it (if any), and the
+    scratch folder and variables a Landlock runner gives it."""
     cgroup = None
     root = pids_cgroup_root() if policy.max_processes else None
     if root is not None:
@@ -123,15 +173,25 @@ def confine(policy: SandboxPolicy, workspace: Path, command: str, env_path: str 
         # The shell joins the group, then becomes the confined command: nothing runs outside it.
         argv += ["bash", "-c", f'echo $$ > "{cgroup}/cgroup.procs" && exec "$@"', "locoder-sandbox"]
     argv += limit_argv(policy, use_nproc=cgroup is None)
-    if resolve_runner(policy) == "bubblewrap":
+    runner = resolve_runner(policy)
+    scratch, env = None, None
+    if runner == "bubblewrap":
         argv += bwrap_argv(policy, workspace, env_path)
+    elif runner == "landlock":
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix="locoder-cmd-"))
+        (scratch / "home").mkdir()
+        (scratch / "tmp").mkdir()
+        env = {"HOME": str(scratch / "home"), "TMPDIR": str(scratch / "tmp")}
+        argv += landlock_argv(policy, workspace, scratch, env_path)
     argv += ["bash", "-c", command]
-    return Confinement(argv, cgroup)
+    return Confinement(argv, cgroup, scratch, env)
 
 
 def reap_cgroup(cgroup: Path) -> None:
     """Kill whatever is left in the command's group (background jobs, setsid escapees), then remove it."""
-    for _ in range(50):
+    for attempt in range(200):
         try:
             pids = [int(p) for p in (cgroup / "cgroup.procs").read_text().split()]
         except OSError:
@@ -143,7 +203,7 @@ def reap_cgroup(cgroup: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        time.sleep(0.02)
+        time.sleep(0.001 if attempt < 20 else 0.02)  # killed processes usually leave within a millisecond
     try:
         cgroup.rmdir()
     except OSError:
@@ -163,22 +223,39 @@ class Sandbox:
 
     def run(self, command: str, *, timeout: float, max_output: int) -> CommandResult:
         confinement = confine(self.policy, self.workspace, command, (self.env or os.environ).get("PATH", ""))
+        env = self.env
+        if confinement.env:
+            env = {**(os.environ if env is None else env), **confinement.env}
         try:
-            return run_argv(confinement.argv, self.workspace, timeout=timeout, max_output=max_output, env=self.env)
+            return run_argv(confinement.argv, self.workspace, timeout=timeout, max_output=max_output, env=env)
         finally:
             if confinement.cgroup is not None:
                 reap_cgroup(confinement.cgroup)
+            if confinement.scratch is not None:
+                shutil.rmtree(confinement.scratch, ignore_errors=True)
 
     def describe(self) -> dict[str, object]:
         """Which protections are active on this machine, for ``locoder doctor`` and the audit log."""
+        from locoder.sandbox import landlock
+
         runner = resolve_runner(self.policy)
         root = pids_cgroup_root()
+        version = landlock.abi()
+        filesystem = {
+            "bubblewrap": "read-only outside the workspace; home, /root, /tmp and secrets hidden",
+            "landlock": "writes only in the workspace and a private scratch folder; home, /root, /tmp and secrets"
+                        " unreadable; NOT covered: .locoder inside the workspace, chmod/chown/timestamps",
+        }.get(runner, "NOT confined: commands can change anything your user can")
+        network = "on" if self.policy.network else {
+            "bubblewrap": "off", "landlock": "TCP off; UDP not covered" if version >= 4 else "not confined",
+        }.get(runner, "not confined")
         return {
             "runner": runner,
-            "bubblewrap": bubblewrap() or "not installed",
-            "filesystem": "read-only outside the workspace; home, /root and secrets hidden" if runner == "bubblewrap"
-            else "NOT confined: commands can change anything your user can",
-            "network": ("on" if self.policy.network else "off") if runner == "bubblewrap" else "not confined",
+            "bubblewrap": (bubblewrap() or "not installed") + ("" if not bubblewrap() or bubblewrap_works()
+                                                               else " (cannot make namespaces here)"),
+            "landlock": f"ABI {version}" if version else "not available",
+            "filesystem": filesystem,
+            "network": network,
             "process_limit": f"pids cgroup under {root}" if root else
             ("RLIMIT_NPROC (not enforced for root)" if shutil.which("prlimit") else "none"),
             "resource_limits": "prlimit (cpu, memory, file size)" if shutil.which("prlimit") else "none",

@@ -120,8 +120,7 @@ def install_package(ctx: ToolContext, name: str, version: str = "") -> str:
         created = f"(created the workspace environment first: $ {make})\n"
     command = f"{VENV}/bin/python -m pip install {shlex.quote(requirement)}"
     result = ctx.run(_UNSET + command, longest=INSTALL_TIMEOUT)
-    status = "timed out" if result.timed_out else f"exit code {result.exit_code}"
     output = result.output.strip() or "(no output)"
     if not result.ok and not ctx.network_allowed:
         output += "\n(note: commands run without network access here, so only locally available packages install)"
-    return f"$ {command}\n[{status}]\n{created}{output}"
+    return f"$ {command}\n[{result.status}]\n{created}{output}"

@@ -197,6 +197,5 @@ def run_python(ctx: ToolContext, code: str, timeout: int | None = None) -> str:
         result = ctx.run(command, float(timeout) if timeout else None)
     finally:
         script.unlink(missing_ok=True)
-    status = "timed out" if result.timed_out else f"exit code {result.exit_code}"
     output = result.output.replace(_BOOTSTRAP_FRAME, "").strip() or "(no output)"
-    return f"[{status}]\n{output}"
+    return f"[{result.status}]\n{output}"

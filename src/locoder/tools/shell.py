@@ -15,9 +15,8 @@ def run_command(ctx: ToolContext, command: str, timeout: int | None = None) -> s
         timeout: Seconds before the command is killed (default from settings).
     """
     result = ctx.run(command, float(timeout) if timeout else None)
-    status = "timed out" if result.timed_out else f"exit code {result.exit_code}"
     output = result.output.strip() or "(no output)"
-    return f"$ {command}\n[{status}]\n{output}"
+    return f"$ {command}\n[{result.status}]\n{output}"
 
 
 @tool
