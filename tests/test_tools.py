@@ -114,7 +114,7 @@ def test_grep_finds_lines_with_file_and_number(box):
 
 
 def test_grep_python_fallback_matches_ripgrep_format(box, monkeypatch):
-    monkeypatch.setattr("locoder.tools.search.shutil.which", lambda name: None)
+    monkeypatch.setattr("locoder.index.search.shutil.which", lambda name: None)
     assert run(box, "grep", pattern="return a", glob="*.py").output == "calc.py:3:    return a + b"
 
 

