@@ -30,6 +30,8 @@ def _agent_options() -> argparse.ArgumentParser:
     g.add_argument("--context-window", type=int, default=S,
                    help="context size in tokens (default: 8192 embedded, else the model family's)")
     g.add_argument("--max-tokens", type=int, default=S, help="most tokens generated per turn (default: 1024)")
+    g.add_argument("--repo-map-tokens", type=int, default=S, metavar="N",
+                   help="size of the repo map sent with each task (default: 512; 0: none)")
     g.add_argument("--temperature", type=float, default=S)
     g.add_argument("--threads", type=int, default=S, help="CPU threads for the embedded model (default: all)")
     g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: .locoder/logs/agent_audit.jsonl)")
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SEARCH_COMMANDS = ("index", "emb-index", "grep", "esearch", "vretr", "tree", "ls", "codectx")
+SEARCH_COMMANDS = ("index", "emb-index", "grep", "esearch", "vretr", "tree", "ls", "codectx", "map")
 
 
 def _search_commands(sub) -> None:
@@ -123,6 +125,9 @@ def _search_commands(sub) -> None:
         p.add_argument("--depth", type=int, default=depth, help=f"levels shown (default: {depth})")
     ctx = sub.add_parser("codectx", parents=[base], help="outline of a file: definitions, imports, where it is used")
     ctx.add_argument("path")
+    rmap = sub.add_parser("map", parents=[base], help="the repo map the model is given with a task")
+    rmap.add_argument("--task", default="", help="rank for this task (default: the whole repository)")
+    rmap.add_argument("--tokens", type=int, default=1024, help="size budget in tokens (default: 1024)")
 
 
 def cmd_search(args: argparse.Namespace, console) -> int:
@@ -146,6 +151,8 @@ def cmd_search(args: argparse.Namespace, console) -> int:
             result = commands.do_search(workspace, args.query, args.k, args.mode, update, with_text=args.show)
         elif args.command in ("tree", "ls"):
             result = commands.do_tree(workspace, args.path, args.depth)
+        elif args.command == "map":
+            result = commands.do_map(workspace, args.task, args.tokens)
         else:
             result = commands.do_codectx(workspace, args.path)
     except SearchError as exc:

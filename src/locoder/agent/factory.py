@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from locoder import __version__
@@ -67,6 +67,25 @@ def build_sandbox(settings: Settings) -> Sandbox:
     return Sandbox(settings.workspace_path, policy, env=dict(os.environ))
 
 
+def repo_map_context(settings: Settings, emit) -> Callable[[str], str] | None:
+    """The repo map for each task, or None when turned off. A failing index costs the map, not the task."""
+    if settings.repo_map_tokens <= 0:
+        return None
+
+    def context(task: str) -> str:
+        import sqlite3
+
+        from locoder.index.repomap import map_for_task
+
+        try:
+            return map_for_task(settings.workspace_path, task, settings.repo_map_tokens)
+        except (OSError, sqlite3.Error, ValueError) as exc:
+            emit({"type": "warning", "message": f"no repo map: {exc}"})
+            return ""
+
+    return context
+
+
 def tool_policy(settings: Settings, interactive: bool) -> ToolPolicy:
     try:
         allow = tuple(Rule.parse(r) for r in settings.allow)
@@ -121,7 +140,8 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         context_window=context_window(settings, profile),
         max_tokens=settings.max_tokens,
     )
-    agent = Agent(model, toolbox, config, prompt, sinks=[audit, *sinks])
+    agent = Agent(model, toolbox, config, prompt, sinks=[audit, *sinks],
+                  task_context=repo_map_context(settings, lambda event: agent.emit(event)))
     agent.emit({"type": "session", "locoder": __version__, "model": model.name, "tool_mode": config.tool_mode,
                 "profile": profile.family, "backend": backend_kind(settings),
                 "tools": toolbox.names(), "settings": settings.dump(), "system_prompt": prompt,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 from locoder.agent.context import compact, summarise
@@ -44,8 +44,11 @@ class RunResult:
 
 class Agent:
     def __init__(self, model: Model, toolbox: ToolBox | GuardedToolBox, config: AgentConfig, system: str,
-                 sinks: Iterable[EventSink] = ()) -> None:
+                 sinks: Iterable[EventSink] = (), task_context: Callable[[str], str] | None = None) -> None:
         self.model, self.toolbox, self.config, self.sinks = model, toolbox, config, list(sinks)
+        self.task_context = task_context
+        """Extra context sent with each task (the repo map); the system prompt never changes, so the
+        server's prefix cache holds."""
         self.messages: list[Message] = [Message("system", system)]
         self.schemas = [t.openai_schema() for t in toolbox.tools.values()]
         self.param_names = {t.name: list(t.parameters["properties"]) for t in toolbox.tools.values()}
@@ -60,8 +63,9 @@ class Agent:
             sink.emit(event)
 
     def run(self, task: str) -> RunResult:
-        self.messages.append(Message("user", task))
-        self.emit({"type": "task", "task": task})
+        extra = self.task_context(task) if self.task_context else ""
+        self.messages.append(Message("user", f"{task}\n\n{extra}" if extra else task))
+        self.emit({"type": "task", "task": task, "context_chars": len(extra)})
         self._reset_task_state()
         start, usage_before = time.monotonic(), Usage(**asdict(self.usage))
         status, answer = "failed", ""

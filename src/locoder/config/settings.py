@@ -109,7 +109,8 @@ class Settings:
     search_web), or ``auto``: core for the small embedded models, which choose better among fewer
     tools, all for any other backend."""
     sandbox: str = "auto"
-    """How commands are confined: ``auto`` (bubblewrap when installed), ``bubblewrap``, or ``plain``."""
+    """How commands are confined: ``auto`` (bubblewrap where it works, else Landlock), ``bubblewrap``,
+    ``landlock``, or ``plain``."""
     network: bool = False
     """Let model-run commands reach the network (under bubblewrap; installs need it)."""
     cpu_seconds: int = 600
@@ -118,6 +119,9 @@ class Settings:
     """Address space per process of a command, MiB; 0: no limit."""
     max_processes: int = 256
     """Processes a command may have at once (stops fork bombs)."""
+    repo_map_tokens: int = 512
+    """Tokens of repo map sent with each task: the files and definitions that matter most for it,
+    from the code index (``.locoder/index/``); 0: none."""
     env_allow: str = ""
     """Comma-separated names of secret-looking environment variables that commands may see."""
 

@@ -64,6 +64,18 @@ def do_search(workspace: Path, query: str, k: int = 10, mode: str = "hybrid", pr
             "hits": [h.as_dict(with_text=with_text) for h in hits]}
 
 
+def do_map(workspace: Path, task: str = "", tokens: int = 1024) -> dict:
+    from locoder.index.repomap import repo_map
+
+    index, _ = open_index(workspace)
+    entries = repo_map(index, task, tokens)
+    index.close()
+    return {"command": "map", "task": task, "tokens": tokens,
+            "files": [{"path": e.path, "rank": round(e.rank, 6),
+                       "definitions": [{"line": line, "signature": sig} for line, sig in e.definitions]}
+                      for e in entries]}
+
+
 def do_tree(workspace: Path, path: str = ".", depth: int = 3) -> dict:
     from locoder.index.files import workspace_files
 
@@ -177,7 +189,9 @@ def _render_codectx(result: dict, verbose: bool) -> str:
 
 RENDERERS = {
     "index": _render_index, "emb-index": _render_index, "grep": _render_grep, "esearch": _render_hits,
-    "vretr": _render_hits, "codectx": _render_codectx,
+    "vretr": _render_hits, "codectx": _render_codectx, "map": lambda result, verbose: "\n".join(
+        f"{f['path']}:\n" + "\n".join(f"  {d['line']:>4} {d['signature']}" for d in f["definitions"])
+        for f in result["files"]) or "(no definitions)",
     "tree": lambda result, verbose: "\n".join(_tree_lines(result["files"], result["depth"])) or "(no files)",
 }
 

@@ -74,6 +74,8 @@ class CodeIndex:
         self._db: sqlite3.Connection | None = None
         self.note = ""
         """Set when the index had to be made afresh, and why."""
+        self._lexical: tuple | None = None
+        self._vectors: tuple | None = None
 
     # -- opening, with recovery --------------------------------------------------------------------------
     @property
@@ -219,15 +221,19 @@ class CodeIndex:
         return {r["path"]: json.loads(r["idents"]) for r in self.db.execute("SELECT path, idents FROM files")}
 
     def lexical(self) -> tuple[BM25, list[int]]:
-        """The BM25 index over all chunks and the chunk ids of its documents, cached by generation."""
+        """The BM25 index over all chunks and the chunk ids of its documents, cached by generation (in
+        memory, and in a file beside the database for the next process)."""
         import pickle
 
         cache = self.folder / "bm25.pickle"
         generation = self.generation
+        if self._lexical is not None and self._lexical[0] == generation:
+            return self._lexical[1], self._lexical[2]
         try:
             with open(cache, "rb") as f:
                 cached = pickle.load(f)
             if cached["generation"] == generation and cached["schema"] == SCHEMA:
+                self._lexical = (generation, cached["bm25"], cached["ids"])
                 return cached["bm25"], cached["ids"]
         except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, AttributeError, ValueError):
             pass
@@ -240,6 +246,7 @@ class CodeIndex:
             write_atomic(cache, pickle.dumps({"generation": generation, "schema": SCHEMA, "bm25": bm25, "ids": ids}))
         except OSError:
             pass
+        self._lexical = (generation, bm25, ids)
         return bm25, ids
 
     # -- embeddings --------------------------------------------------------------------------------------
@@ -265,12 +272,18 @@ class CodeIndex:
             self.note = f"the embeddings were made afresh: the model changed ({current} -> {model})"
 
     def vectors(self):
-        """(matrix of unit vectors, chunk ids) for the chunks that have one."""
+        """(matrix of unit vectors, chunk ids) for the chunks that have one; kept in memory until the
+        chunks or the vectors change."""
         import numpy as np
 
+        key = (self.generation, self.db.execute("SELECT count(*) FROM vectors").fetchone()[0])
+        if self._vectors is not None and self._vectors[0] == key:
+            return self._vectors[1], self._vectors[2]
         rows = self.db.execute(
             "SELECT c.id, v.vector FROM chunks c JOIN vectors v ON v.text_hash = c.text_hash ORDER BY c.id").fetchall()
         if not rows:
             return np.zeros((0, 0), dtype=np.float32), []
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        return matrix, [r[0] for r in rows]
+        ids = [r[0] for r in rows]
+        self._vectors = (key, matrix, ids)
+        return matrix, ids
