@@ -299,7 +299,8 @@ def test_the_agent_gets_the_map_with_each_task_and_not_in_the_system_prompt(tmp_
     assert "Repository map" not in agent.messages[0].content
     task = agent.messages[1].content
     assert task.startswith("what does scale in calc.py do?\n\nRepository map") and "def scale(x)" in task
-    off = build_agent(load_settings({"workspace": str(repo), "model": f"scripted:{replies}", "repo_map_tokens": 0},
+    off = build_agent(load_settings({"workspace": str(repo), "model": f"scripted:{replies}", "repo_map_tokens": 0,
+                                     "memory": False},
                                     env={}))
     off.run("what does scale do?")
     assert off.messages[1].content == "what does scale do?"

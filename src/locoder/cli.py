@@ -275,14 +275,16 @@ def cmd_agent(args: argparse.Namespace, console) -> int:
 
     settings = _settings(args)
     if hasattr(args, "remember"):
-        from locoder.memory import append_note
+        from locoder.knowledge import Knowledge
 
         prepare_state(settings)
+        knowledge = Knowledge(settings)
         try:
-            path = append_note(settings.state_path, args.remember)
+            console.print(knowledge.remember(args.remember), soft_wrap=True, highlight=False)
         except ValueError as exc:
             raise LocoderError(str(exc)) from None
-        console.print(f"noted in {path}")
+        finally:
+            knowledge.close()
         return 0
     task = getattr(args, "task", None) or getattr(args, "once", None)
     approver = None

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from locoder import __version__
+from locoder.agent.knowledge import MemoryRecorder, TaskContext
 from locoder.agent.loop import Agent, AgentConfig
 from locoder.agent.prompts import system_prompt
 from locoder.audit import AuditLog
 from locoder.config import Settings
 from locoder.exceptions import ConfigError
+from locoder.knowledge import Knowledge
 from locoder.memory import recent_notes
 from locoder.models import backend_kind, context_window, model_id, open_model
 from locoder.models.probe import auto_tool_mode
@@ -67,25 +69,6 @@ def build_sandbox(settings: Settings) -> Sandbox:
     return Sandbox(settings.workspace_path, policy, env=dict(os.environ))
 
 
-def repo_map_context(settings: Settings, emit) -> Callable[[str], str] | None:
-    """The repo map for each task, or None when turned off. A failing index costs the map, not the task."""
-    if settings.repo_map_tokens <= 0:
-        return None
-
-    def context(task: str) -> str:
-        import sqlite3
-
-        from locoder.index.repomap import map_for_task
-
-        try:
-            return map_for_task(settings.workspace_path, task, settings.repo_map_tokens)
-        except (OSError, sqlite3.Error, ValueError) as exc:
-            emit({"type": "warning", "message": f"no repo map: {exc}"})
-            return ""
-
-    return context
-
-
 def tool_policy(settings: Settings, interactive: bool) -> ToolPolicy:
     try:
         allow = tuple(Rule.parse(r) for r in settings.allow)
@@ -111,12 +94,14 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
             model.close()
             raise
     sandbox = build_sandbox(settings)
+    knowledge = Knowledge(settings)
     context = ToolContext(
         workspace=settings.workspace_path,
         command_timeout=settings.command_timeout,
         command_output_chars=settings.command_output_chars,
         env=sandbox.env,
         sandbox=sandbox,
+        knowledge=knowledge,
     )
     toolset = settings.toolset
     if toolset == "auto":
@@ -127,8 +112,9 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     toolbox = GuardedToolBox(ToolBox(all_tools() if toolset == "all" else default_tools(), context),
                              tool_policy(settings, interactive=approver is not None), approver)
     schemas = [t.openai_schema() for t in toolbox.tools.values()]
+    notes = recent_notes(settings.state_path)
     prompt = system_prompt(schemas, settings.workspace_path, settings.max_actions_per_turn,
-                           notes=recent_notes(settings.state_path), instructions=custom)
+                           notes=notes, instructions=custom)
     config = AgentConfig(
         max_steps=settings.max_steps,
         max_actions_per_turn=settings.max_actions_per_turn,
@@ -140,8 +126,13 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         context_window=context_window(settings, profile),
         max_tokens=settings.max_tokens,
     )
-    agent = Agent(model, toolbox, config, prompt, sinks=[audit, *sinks],
-                  task_context=repo_map_context(settings, lambda event: agent.emit(event)))
+    def emit(event: dict) -> None:
+        agent.emit(event)
+
+    recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
+    agent = Agent(model, toolbox, config, prompt, sinks=[audit, *recorder, *sinks],
+                  task_context=TaskContext(settings, knowledge, emit, known=notes))
+    agent.knowledge = knowledge
     agent.emit({"type": "session", "locoder": __version__, "model": model.name, "tool_mode": config.tool_mode,
                 "profile": profile.family, "backend": backend_kind(settings),
                 "tools": toolbox.names(), "settings": settings.dump(), "system_prompt": prompt,

@@ -64,7 +64,9 @@ def run_repl(agent: Agent, state_dir: Path, console: Console) -> int:
             console.print("new conversation")
         elif line.startswith("/remember"):
             note = line.removeprefix("/remember").strip()
-            if note:
+            if note and getattr(agent, "knowledge", None) is not None:
+                console.print(agent.knowledge.remember(note), soft_wrap=True, highlight=False)
+            elif note:
                 console.print(f"noted in {append_note(state_dir, note)}")
             else:
                 console.print("usage: /remember NOTE")

@@ -122,6 +122,27 @@ class Settings:
     repo_map_tokens: int = 512
     """Tokens of repo map sent with each task: the files and definitions that matter most for it,
     from the code index (``.locoder/index/``); 0: none."""
+    memory: bool = True
+    """Remember each task, final answer and note as a vector, and send the relevant ones with each task."""
+    memory_vector_dir: str = ""
+    """Where the vector memory lives; empty: ``<state_dir>/memory``."""
+    memory_tokens: int = 200
+    """Tokens of recalled memories sent with a task; 0: none (the ``recall`` tool still works)."""
+    memory_min_score: float = 0.45
+    """Cosine similarity a memory needs to be sent with a task."""
+    docs_dirs: tuple[str, ...] = ("docs",)
+    """Documentation folders (relative to the workspace) for ``docs_lookup`` and automatic passages; the
+    workspace's top-level README is always included."""
+    docs_tokens: int = 300
+    """Tokens of documentation passages sent with a task when they are relevant; 0: none."""
+    docs_min_score: float = 0.45
+    """Cosine similarity a passage needs to be sent with a task."""
+    context7_url: str = ""
+    """A context7 API base (``CONTEXT7_URL``), e.g. ``https://context7.com/api``; empty: not used."""
+    context7_api_key: str = field(default="", repr=False)
+    """Key for context7 (``CONTEXT7_API_KEY``); from the environment or config only. Never logged."""
+    context7_chars: int = 256
+    """Characters of each context7 passage kept before it enters the prompt."""
     env_allow: str = ""
     """Comma-separated names of secret-looking environment variables that commands may see."""
 
@@ -129,6 +150,7 @@ class Settings:
         """A copy safe to log: secrets removed."""
         data = asdict(self)
         data["api_key"] = "***" if self.api_key else ""
+        data["context7_api_key"] = "***" if self.context7_api_key else ""
         return data
 
     @property
@@ -138,6 +160,12 @@ class Settings:
     @property
     def state_path(self) -> Path:
         return self.workspace_path / self.state_dir
+
+    @property
+    def memory_path(self) -> Path:
+        if self.memory_vector_dir:
+            return Path(self.memory_vector_dir).expanduser().resolve()
+        return self.state_path / "memory"
 
     @property
     def audit_log_path(self) -> Path:
@@ -160,6 +188,8 @@ ENV_VARS: dict[str, str] = {
     "LOCODER_BACKEND": "backend",
     "OLLAMA_HOST": "ollama_url",
     "LOCODER_SANDBOX": "sandbox",
+    "CONTEXT7_URL": "context7_url",
+    "CONTEXT7_API_KEY": "context7_api_key",
 }
 
 _FIELDS = {f.name: f for f in fields(Settings)}

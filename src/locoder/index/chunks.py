@@ -206,10 +206,68 @@ def _windows(path: str, lines: list[str], start: int, end: int, kind: str, heade
     return out
 
 
+DOC_SUFFIXES = (".md", ".markdown", ".rst", ".html", ".htm")
+MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+HTML_HEADING = re.compile(r"<h([1-6])[^>]*>(.*?)</h\1>", re.I | re.S)
+RST_UNDERLINE = re.compile(r"^([=\-~^\"'`#*+:.])\1{2,}\s*$")
+
+
+def _headings(path: str, lines: list[str]) -> list[tuple[int, int, str]]:
+    """(line, level, title) of each heading of a Markdown, reStructuredText or HTML file."""
+    out: list[tuple[int, int, str]] = []
+    lower = path.lower()
+    if lower.endswith((".md", ".markdown")):
+        fenced = False
+        for i, line in enumerate(lines, 1):
+            if line.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+            elif not fenced and (m := MD_HEADING.match(line)):
+                out.append((i, len(m.group(1)), m.group(2)))
+    elif lower.endswith(".rst"):
+        levels: list[str] = []
+        for i in range(1, len(lines)):
+            title, under = lines[i - 1].strip(), lines[i]
+            if title and RST_UNDERLINE.match(under) and len(under.strip()) >= len(title) and not RST_UNDERLINE.match(title):
+                if under[0] not in levels:
+                    levels.append(under[0])
+                out.append((i, levels.index(under[0]) + 1, title))
+    else:
+        for i, line in enumerate(lines, 1):
+            for m in HTML_HEADING.finditer(line):
+                out.append((i, int(m.group(1)), re.sub(r"<[^>]+>", "", m.group(2)).strip()))
+    return out
+
+
+def _sections(path: str, lines: list[str]) -> list[Chunk]:
+    """A document cut at its headings: each section (heading and text up to the next heading) is a chunk
+    named by its heading's path ("Install > From source"); long sections become windows headed by it."""
+    heads = _headings(path, lines)
+    if not heads:
+        return _windows(path, lines, 1, len(lines), "text")
+    html = path.lower().endswith((".html", ".htm"))
+    out: list[Chunk] = []
+    if heads[0][0] > 1:
+        out += _windows(path, lines, 1, heads[0][0] - 1, "text")
+    trail: list[tuple[int, str]] = []
+    for n, (line, level, title) in enumerate(heads):
+        end = heads[n + 1][0] - 1 if n + 1 < len(heads) else len(lines)
+        trail = [t for t in trail if t[0] < level] + [(level, title)]
+        name = " > ".join(t for _, t in trail)
+        parts = _windows(path, lines, line, end, "section", header=name)
+        for part in parts:
+            part.name, part.qualname, part.signature = title, name, name
+            if html:
+                part.text = re.sub(r"[ \t]+", " ", re.sub(r"<[^>]+>", " ", part.text)).strip()
+        out += parts
+    return out
+
+
 def chunk_file(path: str, source: bytes) -> list[Chunk]:
     """The chunks of one file, in line order: definitions (and the parts of long ones), top-level code
-    between them, or plain windows."""
+    between them; sections of documents; or plain windows."""
     lines = source.decode("utf-8", "replace").splitlines()
+    if path.lower().endswith(DOC_SUFFIXES):
+        return _sections(path, lines)
     dot = path.rfind(".")
     spec = LANGUAGES.get(path[dot:].lower()) if dot >= 0 else None
     parser = _parser(spec.module, spec.entry) if spec else None

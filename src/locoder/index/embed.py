@@ -331,3 +331,18 @@ class MiniLMEmbedder:
             if progress is not None:
                 progress(len(batch))
         return out
+
+
+class LazyEmbedder:
+    """An embedder that loads the model on its first use, so a session that never embeds never pays."""
+
+    name = MODEL_NAME
+    dim = DIM
+
+    def __init__(self) -> None:
+        self._model: MiniLMEmbedder | None = None
+
+    def embed(self, texts: list[str], progress=None):
+        if self._model is None:
+            self._model = MiniLMEmbedder()
+        return self._model.embed(texts, progress)

@@ -136,17 +136,19 @@ def _hits(index: CodeIndex, ranked: list[tuple[int, float]], **ranks) -> list[Hi
     return out
 
 
-def lexical_ranking(index: CodeIndex, query: str, k: int) -> list[tuple[int, float]]:
+def lexical_ranking(index: CodeIndex, query: str, k: int, allowed: set[int] | None = None) -> list[tuple[int, float]]:
     bm25, ids = index.lexical()
-    return [(ids[doc], score) for doc, score in bm25.search(query, k)]
+    if allowed is None:
+        return [(ids[doc], score) for doc, score in bm25.search(query, k)]
+    return [(ids[doc], score) for doc, score in bm25.search(query, len(ids)) if ids[doc] in allowed][:k]
 
 
 def build_vectors(index: CodeIndex, embedder, progress: Callable[[int, int], None] | None = None,
-                  batch: int = 256) -> int:
-    """Embed every chunk that has no vector yet, committing each batch (an interrupted build keeps what
-    it made). Returns how many texts were embedded."""
+                  batch: int = 256, ids: set[int] | None = None) -> int:
+    """Embed every chunk (of ``ids``, if given) that has no vector yet, committing each batch (an
+    interrupted build keeps what it made). Returns how many texts were embedded."""
     index.check_embedding_model(embedder.name)
-    missing = index.missing_vectors()
+    missing = index.missing_vectors(ids)
     done = 0
     for start in range(0, len(missing), batch):
         part = missing[start:start + batch]
@@ -158,17 +160,20 @@ def build_vectors(index: CodeIndex, embedder, progress: Callable[[int, int], Non
     return done
 
 
-def vector_ranking(index: CodeIndex, embedder, query: str, k: int) -> list[tuple[int, float]]:
+def vector_ranking(index: CodeIndex, embedder, query: str, k: int,
+                   allowed: set[int] | None = None) -> list[tuple[int, float]]:
     import numpy as np
 
     matrix, ids = index.vectors()
     if not ids:
         return []
     scores = matrix @ embedder.embed([query])[0]
+    if allowed is not None:
+        scores = np.where(np.fromiter((i in allowed for i in ids), dtype=bool, count=len(ids)), scores, -2.0)
     k = min(k, len(ids))
     top = np.argpartition(-scores, k - 1)[:k]
     top = top[np.argsort(-scores[top], kind="stable")]
-    return [(ids[i], float(scores[i])) for i in top]
+    return [(ids[i], float(scores[i])) for i in top if scores[i] > -2.0]
 
 
 def fuse(lexical: list[tuple[int, float]], vector: list[tuple[int, float]], k: int,
@@ -186,19 +191,20 @@ def fuse(lexical: list[tuple[int, float]], vector: list[tuple[int, float]], k: i
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
 
 
-def search(index: CodeIndex, query: str, k: int = 10, mode: str = "hybrid", embedder=None) -> list[Hit]:
-    """The ``k`` best chunks for ``query``. ``mode``: ``lexical`` (BM25), ``vector`` or ``hybrid``; the
-    vector modes need ``embedder`` and build missing vectors first."""
+def search(index: CodeIndex, query: str, k: int = 10, mode: str = "hybrid", embedder=None,
+           allowed: set[int] | None = None) -> list[Hit]:
+    """The ``k`` best chunks for ``query`` (among ``allowed`` chunk ids, if given). ``mode``: ``lexical``
+    (BM25), ``vector`` or ``hybrid``; the vector modes need ``embedder`` and build missing vectors first."""
     if not query.strip():
         raise SearchError("the query is empty")
     depth = max(k * 5, DEPTH)
-    lexical = lexical_ranking(index, query, depth) if mode in ("lexical", "hybrid") else []
+    lexical = lexical_ranking(index, query, depth, allowed) if mode in ("lexical", "hybrid") else []
     vector: list[tuple[int, float]] = []
     if mode in ("vector", "hybrid"):
         if embedder is None:
             raise SearchError(f"{mode} search needs an embedder")
-        build_vectors(index, embedder)
-        vector = vector_ranking(index, embedder, query, depth)
+        build_vectors(index, embedder, ids=allowed)
+        vector = vector_ranking(index, embedder, query, depth, allowed)
     ranks = {"lexical": {cid: r for r, (cid, _) in enumerate(lexical, 1)},
              "vector": {cid: r for r, (cid, _) in enumerate(vector, 1)}}
     ranked = {"lexical": lexical[:k], "vector": vector[:k]}.get(mode) or fuse(lexical, vector, k=k)

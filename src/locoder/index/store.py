@@ -22,7 +22,7 @@ from locoder.index.chunks import Chunk, chunk_file, identifiers, language_of
 from locoder.index.files import looks_binary, workspace_files
 from locoder.index.lexical import BM25, tokenize
 
-SCHEMA = 1
+SCHEMA = 2
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -250,11 +250,13 @@ class CodeIndex:
         return bm25, ids
 
     # -- embeddings --------------------------------------------------------------------------------------
-    def missing_vectors(self) -> list[tuple[str, str]]:
-        """(text hash, search text) of chunks whose text has no vector yet."""
+    def missing_vectors(self, ids: set[int] | None = None) -> list[tuple[str, str]]:
+        """(text hash, search text) of chunks (of ``ids``, if given) whose text has no vector yet."""
         rows = self.db.execute(
             "SELECT c.* FROM chunks c LEFT JOIN vectors v ON v.text_hash = c.text_hash "
             "WHERE v.text_hash IS NULL GROUP BY c.text_hash").fetchall()
+        if ids is not None:
+            rows = [r for r in rows if r["id"] in ids]
         return [(r["text_hash"], search_text(r)) for r in rows]
 
     def add_vectors(self, items: list[tuple[str, bytes]], model: str) -> None:

@@ -1,3 +1,3 @@
-from locoder.memory.notes import append_note, recent_notes
+from locoder.memory.notes import append_note, read_notes, recent_notes
 
-__all__ = ["append_note", "recent_notes"]
+__all__ = ["append_note", "read_notes", "recent_notes"]

@@ -30,6 +30,30 @@ def append_note(state_dir: Path, note: str, now: datetime | None = None) -> Path
     return path
 
 
+def read_notes(state_dir: Path) -> list[tuple[str, str]]:
+    """(timestamp, text) of every note in the file, in order; lines that are not notes are skipped."""
+    path = notes_path(state_dir)
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("- "):
+            stamp, _, text = line[2:].strip().partition(" ")
+            if len(stamp) == 20 and stamp.endswith("Z") and text:
+                out.append((stamp, text.strip()))
+            elif line[2:].strip():
+                out.append(("", line[2:].strip()))
+    return out
+
+
+def rewrite_notes(state_dir: Path, notes: list[tuple[str, str]]) -> None:
+    """Replace the file with these notes, atomically."""
+    from locoder.atomic import write_atomic
+
+    body = "".join(f"- {stamp} {text}\n" if stamp else f"- {text}\n" for stamp, text in notes)
+    write_atomic(notes_path(state_dir), HEADER + body)
+
+
 def recent_notes(state_dir: Path, max_chars: int = 1500) -> list[str]:
     """The newest notes that fit in ``max_chars``, oldest first."""
     path = notes_path(state_dir)

@@ -39,6 +39,8 @@ class ToolContext:
     env: dict[str, str] | None = None
     sandbox: Sandbox | None = None
     """Where commands run; None: unconfined (tests of logic only)."""
+    knowledge: Any = None
+    """The session's ``locoder.knowledge.Knowledge`` (memory, docs, context7); None: those tools say so."""
 
     @property
     def network_allowed(self) -> bool:

@@ -1,0 +1,130 @@
+"""What the agent knows beyond the conversation: its memory, the project's docs, context7, the repo map.
+
+``TaskContext`` builds the extra context sent with each task, every part within its own token share.
+``MemoryRecorder`` is the event sink that remembers each task and each final answer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from locoder.config import Settings
+from locoder.exceptions import LocoderError
+from locoder.knowledge import Knowledge
+
+CHARS_PER_TOKEN = 4
+FAILURES = (OSError, sqlite3.Error, ValueError, LocoderError)
+"""What a knowledge source may fail with; the task goes on without that source."""
+
+
+def _fit(header: str, items: list[str], chars: int) -> str:
+    """``header`` and as many ``items`` as fit in ``chars`` (the header counted); "" when none fits."""
+    out, used = [], len(header) + 1
+    for item in items:
+        if used + len(item) + 1 > chars:
+            break
+        out.append(item)
+        used += len(item) + 1
+    return "\n".join([header, *out]) if out else ""
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+class TaskContext:
+    """The text sent after a task: recalled memories, documentation passages (or context7's, when the
+    local sources have nothing), and the repo map. Each part stays within its share
+    (``memory_tokens``, ``docs_tokens``, ``repo_map_tokens``); a failing source is skipped with a warning."""
+
+    def __init__(self, settings: Settings, knowledge: Knowledge, emit: Callable[[dict], None],
+                 known: list[str] = ()) -> None:
+        self.settings, self.knowledge, self.emit = settings, knowledge, emit
+        self.known = {" ".join(k.split()).lower() for k in known}
+        """Texts the prompt already holds (the notes in the system prompt): never sent twice."""
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        self.emit({"type": "warning", "message": f"no {what}: {exc}"})
+
+    def memories(self, task: str) -> str:
+        s = self.settings
+        if not s.memory or s.memory_tokens <= 0:
+            return ""
+        try:
+            found = self.knowledge.store.search(task, k=8, min_score=s.memory_min_score)
+        except FAILURES as exc:
+            self._warn("recalled memories", exc)
+            return ""
+        lines, seen = [], set(self.known) | {" ".join(task.split()).lower()}
+        for m in found:
+            flat = " ".join(m.text.split()).lower()
+            if flat in seen or any(flat in other or other in flat for other in seen if len(other) > 20):
+                continue
+            seen.add(flat)
+            lines.append(f"- [{m.kind}, {m.as_dict()['created'][:10]}] {_clip(m.text, 300)}")
+        return _fit("Relevant memories from earlier sessions:", lines, s.memory_tokens * CHARS_PER_TOKEN)
+
+    def docs(self, task: str, local_found: bool) -> str:
+        s = self.settings
+        if s.docs_tokens <= 0:
+            return ""
+        from locoder.knowledge.gather import context7_evidence, docs_evidence
+
+        passages = []
+        try:
+            from locoder.index.store import CodeIndex
+
+            index = CodeIndex(s.workspace_path)
+            try:
+                index.update()
+                passages = docs_evidence(index, self.knowledge.embedder, task, s.docs_dirs, k=3,
+                                         min_score=s.docs_min_score)
+            finally:
+                index.close()
+        except FAILURES as exc:
+            self._warn("documentation passages", exc)
+        if not passages and not local_found and self.knowledge.context7 is not None:
+            from locoder.knowledge.context7 import Context7Error
+
+            try:
+                passages = context7_evidence(self.knowledge.context7, task, chars=s.context7_chars)
+            except Context7Error as exc:
+                self._warn("context7 passages", exc)
+        lines = [f"- {p.cite}: {_clip(p.text, 600)}" for p in passages]
+        return _fit("Relevant documentation:", lines, s.docs_tokens * CHARS_PER_TOKEN)
+
+    def repo_map(self, task: str) -> str:
+        if self.settings.repo_map_tokens <= 0:
+            return ""
+        from locoder.index.repomap import map_for_task
+
+        try:
+            return map_for_task(self.settings.workspace_path, task, self.settings.repo_map_tokens)
+        except FAILURES as exc:
+            self._warn("repo map", exc)
+            return ""
+
+    def __call__(self, task: str) -> str:
+        memories = self.memories(task)
+        parts = [memories, self.docs(task, local_found=bool(memories)), self.repo_map(task)]
+        return "\n\n".join(p for p in parts if p)
+
+
+class MemoryRecorder:
+    """Remembers each task as the user asked it and each final answer (an event sink)."""
+
+    def __init__(self, knowledge: Knowledge, session: str, emit: Callable[[dict], None]) -> None:
+        self.knowledge, self.session, self.warn = knowledge, session, emit
+
+    def emit(self, event: dict) -> None:
+        kind = event.get("type")
+        try:
+            if kind == "task" and event.get("task", "").strip():
+                self.knowledge.store.add(event["task"], "user", self.session)
+            elif kind == "result" and event.get("status") == "submitted" and str(event.get("answer", "")).strip():
+                self.knowledge.store.add(str(event["answer"]), "answer", self.session)
+        except FAILURES as exc:
+            if kind != "warning":
+                self.warn({"type": "warning", "message": f"not remembered: {exc}"})

@@ -1,0 +1,256 @@
+"""Persistent vector memory: every task, final answer and note, embedded, in one SQLite file.
+
+``.locoder/memory/memory.db`` (or ``memory_vector_dir``) holds each memory's text, kind (``user``,
+``answer``, ``note``), session, time and unit vector; search is exact cosine similarity in numpy, so recall
+is never approximate and nothing but the one file has to stay consistent.
+
+The notes file ``memory_bank/global.md`` stays the human-readable log of notes. Writes take a file lock
+(concurrent sessions queue instead of corrupting anything); every change is one transaction; and on open
+the notes file and the store are reconciled: a note in one and not the other (a kill -9 between the two
+writes, or a note added by hand) is copied over, and a forgotten note (kept as a tombstone) is removed from
+the file. So after any crash, the next load sees them agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from locoder.memory.notes import append_note, notes_path, read_notes, rewrite_notes
+
+SCHEMA = 1
+KINDS = ("user", "answer", "note")
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memories (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, text TEXT NOT NULL, session TEXT NOT NULL, created REAL NOT NULL,
+    text_hash TEXT NOT NULL, model TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS memories_hash ON memories(kind, text_hash);
+CREATE TABLE IF NOT EXISTS forgotten (text_hash TEXT PRIMARY KEY, created REAL NOT NULL);
+"""
+
+
+@dataclass
+class Memory:
+    id: int
+    kind: str
+    text: str
+    session: str
+    created: float
+    score: float = 0.0
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created))
+        return d
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(normalise(text).encode("utf-8")).hexdigest()
+
+
+class MemoryStore:
+    def __init__(self, state_dir: Path, embedder, folder: Path | None = None) -> None:
+        self.state_dir = state_dir
+        self.folder = folder or state_dir / "memory"
+        self.embedder = embedder
+        self._db: sqlite3.Connection | None = None
+        self._matrix: tuple | None = None
+        self.note = ""
+        """Set when the store had to be made afresh, and why."""
+
+    # -- opening -----------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """One writer at a time across processes (an flock on ``memory/.lock``)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = self._open()
+            with self.locked():
+                self._reconcile()
+        return self._db
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        db.executescript(SCHEMA_SQL)
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / "memory.db"
+        try:
+            db = self._connect(path)
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+                db.commit()
+            elif row[0] != str(SCHEMA):
+                raise sqlite3.DatabaseError(f"schema {row[0]}, expected {SCHEMA}")
+            db.execute("SELECT count(*) FROM memories").fetchone()
+            return db
+        except sqlite3.DatabaseError as exc:
+            # Never delete memories: the unreadable file is kept beside the new one.
+            aside = path.with_name(f"memory.db.unreadable-{int(time.time())}")
+            os.replace(path, aside)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{path}{suffix}")
+            self.note = f"the memory store was unreadable ({exc}); kept as {aside.name}, started afresh"
+            db = self._connect(path)
+            db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+            db.commit()
+            return db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _reconcile(self) -> None:
+        """Make the notes file and the store's notes agree (see the module's docstring)."""
+        db = self._db
+        forgotten = {r[0] for r in db.execute("SELECT text_hash FROM forgotten")}
+        stored = {r["text_hash"]: (r["text"], r["created"])
+                  for r in db.execute("SELECT text_hash, text, created FROM memories WHERE kind = 'note' ORDER BY id")}
+        in_file = read_notes(self.state_dir)
+        file_hashes = {text_hash(text) for _, text in in_file}
+        if any(text_hash(text) in forgotten for _, text in in_file):
+            rewrite_notes(self.state_dir, [(s, t) for s, t in in_file if text_hash(t) not in forgotten])
+        missing = [text for _, text in in_file if text_hash(text) not in stored and text_hash(text) not in forgotten]
+        if missing:
+            self._insert([(text, "note", "notes-file") for text in dict.fromkeys(missing)])
+        for h, (text, created) in stored.items():
+            if h not in file_hashes:
+                append_note(self.state_dir, text, now=datetime.fromtimestamp(created, timezone.utc))
+
+    # -- writing -----------------------------------------------------------------------------------------
+    def _insert(self, items: list[tuple[str, str, str]]) -> list[int]:
+        vectors = self.embedder.embed([text for text, _, _ in items])
+        now = time.time()
+        ids = []
+        with self._db:
+            for (text, kind, session), vector in zip(items, vectors):
+                cur = self._db.execute(
+                    "INSERT INTO memories (kind, text, session, created, text_hash, model, vector) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (kind, text, session, now, text_hash(text), self.embedder.name, vector.astype("float32").tobytes()))
+                ids.append(cur.lastrowid)
+                self._db.execute("DELETE FROM forgotten WHERE text_hash = ?", (text_hash(text),))
+        self._matrix = None
+        return ids
+
+    def add(self, text: str, kind: str, session: str = "") -> Memory:
+        """Store ``text``; the same text of the same kind is stored once (its time is refreshed)."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown memory kind {kind!r} (one of {', '.join(KINDS)})")
+        text = text.strip()
+        if not text:
+            raise ValueError("the memory is empty")
+        db = self.db
+        with self.locked():
+            row = db.execute("SELECT * FROM memories WHERE kind = ? AND text_hash = ?", (kind, text_hash(text))).fetchone()
+            if row is not None:
+                with db:
+                    db.execute("UPDATE memories SET created = ? WHERE id = ?", (time.time(), row["id"]))
+                return self.get(row["id"])
+            (new_id,) = self._insert([(text, kind, session)])
+            if kind == "note":
+                # After the store: a crash in between is repaired by the next reconcile.
+                append_note(self.state_dir, text)
+        return self.get(new_id)
+
+    def forget(self, memory_id: int) -> Memory | None:
+        db = self.db
+        with self.locked():
+            memory = self.get(memory_id)
+            if memory is None:
+                return None
+            with db:
+                db.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+                if memory.kind == "note":
+                    db.execute("INSERT OR REPLACE INTO forgotten VALUES (?, ?)", (text_hash(memory.text), time.time()))
+            if memory.kind == "note":
+                notes = read_notes(self.state_dir)
+                rewrite_notes(self.state_dir, [(s, t) for s, t in notes if text_hash(t) != text_hash(memory.text)])
+        self._matrix = None
+        return memory
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def _row(self, row: sqlite3.Row, score: float = 0.0) -> Memory:
+        return Memory(row["id"], row["kind"], row["text"], row["session"], row["created"], score)
+
+    def get(self, memory_id: int) -> Memory | None:
+        row = self.db.execute("SELECT * FROM memories WHERE id = ?", (memory_id,)).fetchone()
+        return self._row(row) if row else None
+
+    def list(self, kind: str | None = None, limit: int = 50) -> list[Memory]:
+        """The newest memories first."""
+        query = "SELECT * FROM memories" + (" WHERE kind = ?" if kind else "") + " ORDER BY created DESC, id DESC LIMIT ?"
+        return [self._row(r) for r in self.db.execute(query, (kind, limit) if kind else (limit,))]
+
+    def count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM memories").fetchone()[0]
+
+    def _vectors(self):
+        import numpy as np
+
+        generation = self.db.execute("SELECT count(*), coalesce(max(id), 0), coalesce(sum(id), 0) FROM memories").fetchone()
+        key = tuple(generation)
+        if self._matrix is None or self._matrix[0] != key:
+            rows = self.db.execute("SELECT id, vector FROM memories WHERE model = ? ORDER BY id",
+                                   (self.embedder.name,)).fetchall()
+            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1) \
+                if rows else np.zeros((0, 0), dtype=np.float32)
+            self._matrix = (key, matrix, [r[0] for r in rows])
+        return self._matrix[1], self._matrix[2]
+
+    def search(self, query: str, k: int = 5, min_score: float = 0.0, kinds: tuple[str, ...] = KINDS) -> list[Memory]:
+        """The ``k`` memories most similar to ``query`` with a cosine of at least ``min_score``, best first."""
+        import numpy as np
+
+        if not query.strip():
+            raise ValueError("the query is empty")
+        matrix, ids = self._vectors()
+        if not ids:
+            return []
+        scores = matrix @ self.embedder.embed([query])[0]
+        order = np.argsort(-scores, kind="stable")
+        out: list[Memory] = []
+        for i in order:
+            if scores[i] < min_score or len(out) >= k:
+                break
+            memory = self.get(ids[i])
+            if memory is not None and memory.kind in kinds:
+                memory.score = float(scores[i])
+                out.append(memory)
+        return out
+
+    def export(self) -> list[dict]:
+        return [self._row(r).as_dict() for r in self.db.execute("SELECT * FROM memories ORDER BY id")]
+
+
+__all__ = ["KINDS", "Memory", "MemoryStore", "notes_path"]

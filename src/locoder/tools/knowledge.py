@@ -1,0 +1,97 @@
+"""Tools over what the agent knows: remember and recall (vector memory), docs_lookup (the project's
+documentation), call_context7 (library documentation from context7)."""
+
+from __future__ import annotations
+
+from locoder.exceptions import ToolError
+from locoder.tools.base import ToolContext, tool
+
+
+def _knowledge(ctx: ToolContext):
+    if ctx.knowledge is None:
+        raise ToolError("memory and documentation lookup are not available in this session")
+    return ctx.knowledge
+
+
+@tool
+def remember(ctx: ToolContext, note: str) -> str:
+    """Save a fact worth knowing in later sessions (how to run the tests, a convention, a decision).
+
+    Args:
+        note: The fact, in one or two sentences.
+    """
+    try:
+        memory = _knowledge(ctx).store.add(note, "note")
+    except ValueError as exc:
+        raise ToolError(str(exc)) from None
+    return f"remembered as memory #{memory.id}"
+
+
+@tool
+def recall(ctx: ToolContext, query: str, max_results: int = 5) -> str:
+    """Search what earlier sessions remembered: notes, past tasks and their answers.
+
+    Args:
+        query: What you want to know, e.g. "how are the tests run".
+        max_results: Most memories to show.
+    """
+    from locoder.knowledge.gather import memory_evidence
+
+    try:
+        found = memory_evidence(_knowledge(ctx).store, query, k=max(1, min(max_results, 20)), min_score=0.2)
+    except ValueError as exc:
+        raise ToolError(str(exc)) from None
+    if not found:
+        return f"nothing remembered about {query!r}"
+    return "\n".join(f"{e.cite} score {e.score:.2f}: {e.text}" for e in found)
+
+
+@tool
+def docs_lookup(ctx: ToolContext, query: str, max_results: int = 4) -> str:
+    """Search the project's documentation (docs/, the README, docstrings) and show the best passages
+    with where they are.
+
+    Args:
+        query: What you want to know, e.g. "how to configure the server port".
+        max_results: Most passages to show.
+    """
+    from locoder.index.store import CodeIndex
+    from locoder.knowledge.gather import docs_evidence
+
+    knowledge = _knowledge(ctx)
+    index = CodeIndex(ctx.workspace)
+    try:
+        index.update()
+        found = docs_evidence(index, knowledge.embedder, query, knowledge.settings.docs_dirs,
+                              k=max(1, min(max_results, 10)), min_score=0.2)
+    except ValueError as exc:
+        raise ToolError(str(exc)) from None
+    finally:
+        index.close()
+    if not found:
+        return f"no documentation passage matches {query!r}"
+    return "\n\n".join(f"[{e.cite}] (score {e.score:.2f})\n{e.text[:1200]}" for e in found)
+
+
+@tool
+def call_context7(ctx: ToolContext, library: str, topic: str = "") -> str:
+    """Fetch up-to-date documentation of a third-party library from context7.
+
+    Args:
+        library: The library's name (e.g. "fastapi") or context7 id (e.g. "/tiangolo/fastapi").
+        topic: What to look up in it, e.g. "dependency injection".
+    """
+    from locoder.knowledge.context7 import Context7Error
+    from locoder.knowledge.gather import context7_evidence
+
+    knowledge = _knowledge(ctx)
+    if knowledge.context7 is None:
+        return "context7 is not configured: set CONTEXT7_URL (and CONTEXT7_API_KEY) to use it"
+    try:
+        found = context7_evidence(knowledge.context7, topic or library, library=library, k=5,
+                                  chars=knowledge.settings.context7_chars)
+    except Context7Error as exc:
+        return f"context7: {exc}"
+    if not found:
+        return f"context7 has nothing for {library!r}"
+    return "\n".join(f"[{e.cite}] {e.text}" for e in found)
