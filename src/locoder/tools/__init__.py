@@ -18,11 +18,11 @@ def all_tools() -> list[Tool]:
     Python snippets, packages, downloads, web search)."""
     from locoder.tools.code import code_outline, search_code
     from locoder.tools.extra import extra_tools
-    from locoder.tools.knowledge import call_context7, docs_lookup, recall, remember
+    from locoder.tools.knowledge import call_context7, docs_lookup, intel, recall, remember
 
     core = default_tools()
-    return [*core[:-1], search_code, code_outline, remember, recall, docs_lookup, call_context7, *extra_tools(),
-            core[-1]]
+    return [*core[:-1], search_code, code_outline, remember, recall, docs_lookup, call_context7, intel,
+            *extra_tools(), core[-1]]
 
 
 __all__ = ["Tool", "ToolBox", "ToolContext", "all_tools", "default_tools", "tool"]

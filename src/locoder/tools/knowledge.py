@@ -95,3 +95,25 @@ def call_context7(ctx: ToolContext, library: str, topic: str = "") -> str:
     if not found:
         return f"context7 has nothing for {library!r}"
     return "\n".join(f"[{e.cite}] {e.text}" for e in found)
+
+
+@tool
+def intel(ctx: ToolContext, question: str, max_results: int = 6) -> str:
+    """Gather evidence about the project for a question, from memory, documentation and code (and
+    context7 when those have nothing), ranked and numbered with citations to quote in your answer.
+
+    Args:
+        question: The question, e.g. "how does the cache get invalidated?".
+        max_results: Pieces of evidence to show.
+    """
+    from locoder.knowledge.gather import gather
+    from locoder.knowledge.intel import evidence_block
+
+    knowledge = _knowledge(ctx)
+    s = knowledge.settings
+    evidence, notes = gather(ctx.workspace, question, store=knowledge.store if s.memory else None,
+                             embedder=knowledge.embedder, docs_dirs=s.docs_dirs, context7=knowledge.context7,
+                             k=max(1, min(max_results, 12)), context7_chars=s.context7_chars)
+    if not evidence:
+        return "no evidence found in memory, documentation or code"
+    return evidence_block(evidence, chars=500) + "".join(f"\n(note: {n})" for n in notes)
