@@ -88,8 +88,8 @@ def main() -> None:
         fresh.search("how do I parse a date string", k=3)
         first = (time.perf_counter() - start) * 1000
         counter = iter(range(10**6))
-        add = ms(lambda: fresh.add(f"a new note to remember, number {next(counter)}", "note"), runs=20)
-        search = ms(lambda: fresh.search("how do I parse a date string", k=3))
+        add = ms(lambda store=fresh, n=counter: store.add(f"a new note to remember, number {next(n)}", "note"), runs=20)
+        search = ms(lambda store=fresh: store.search("how do I parse a date string", k=3))
         figures["sizes"][size] = {"add_ms_p50": round(add[0], 1), "add_ms_p95": round(add[1], 1),
                                   "first_search_ms": round(first, 1), "search_ms_p50": round(search[0], 1),
                                   "search_ms_p95": round(search[1], 1), "db_mb": round((state / "memory" / "memory.db").stat().st_size / 1e6, 1)}
