@@ -165,7 +165,7 @@ def test_each_task_gets_relevant_memories_and_docs_within_their_shares(tmp_path,
     extra = message.split("\n\n", 1)[1]
     assert "Relevant memories from earlier sessions:\n- [note, " in extra and "#releases channel" in extra
     assert "coffee" not in extra, "an unrelated memory was injected"
-    assert "Relevant documentation:\n- docs/deploy.md#Deploying > Staging" in extra
+    assert "Relevant documentation, for reference (not tools you can call):\n- docs/deploy.md#Deploying > Staging" in extra
     memories, docs, repo_map = extra.split("\n\n")
     assert len(memories) <= 60 * 4 and len(docs) <= 100 * 4 and len(repo_map) <= 80 * 4 + 200
     # The task and the answer are remembered for later sessions.

@@ -79,6 +79,10 @@ def tool_policy(settings: Settings, interactive: bool) -> ToolPolicy:
     return ToolPolicy(mode=settings.mode, approval=approval, allow=allow, deny=deny)
 
 
+SMALL_MODEL_PARAMETERS = 3_000_000_000
+"""Models below this many parameters (where the backend can tell) choose better among the core tools."""
+
+
 def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=None,
                 approver: Approver | None = None) -> Agent:
     prepare_state(settings)
@@ -105,7 +109,8 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     )
     toolset = settings.toolset
     if toolset == "auto":
-        toolset = "core" if backend_kind(settings) in ("embedded", "scripted") else "all"
+        small = 0 < getattr(model, "parameters", 0) < SMALL_MODEL_PARAMETERS
+        toolset = "core" if backend_kind(settings) in ("embedded", "scripted") or small else "all"
     if settings.mode == "read-only" and resolve_runner(sandbox.policy) == "plain":
         raise ConfigError("read-only mode needs bubblewrap or Landlock to keep commands from writing "
                           "(apt install bubblewrap)")

@@ -93,7 +93,8 @@ class TaskContext:
             except Context7Error as exc:
                 self._warn("context7 passages", exc)
         lines = [f"- {p.cite}: {_clip(p.text, 600)}" for p in passages]
-        return _fit("Relevant documentation:", lines, s.docs_tokens * CHARS_PER_TOKEN)
+        return _fit("Relevant documentation, for reference (not tools you can call):", lines,
+                    s.docs_tokens * CHARS_PER_TOKEN)
 
     def repo_map(self, task: str) -> str:
         if self.settings.repo_map_tokens <= 0:

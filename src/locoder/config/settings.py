@@ -105,9 +105,9 @@ class Settings:
     deny: tuple[str, ...] = ()
     """Rules ``TOOL:PATTERN`` of calls that are always refused, e.g. ``run_command:git push*``."""
     toolset: str = "auto"
-    """``core`` (files, grep, commands), ``all`` (also run_python, install_package, download_file,
-    search_web), or ``auto``: core for the small embedded models, which choose better among fewer
-    tools, all for any other backend."""
+    """``core`` (files, grep, commands), ``all`` (also code search, memory, docs, context7, intel,
+    run_python, install_package, download_file, search_web), or ``auto``: core for the embedded models and
+    for in-process models under 3B parameters, which choose better among fewer tools; all otherwise."""
     sandbox: str = "auto"
     """How commands are confined: ``auto`` (bubblewrap where it works, else Landlock), ``bubblewrap``,
     ``landlock``, or ``plain``."""

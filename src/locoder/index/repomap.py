@@ -144,8 +144,8 @@ def render_map(entries: list[MapEntry]) -> str:
     return "\n".join(lines)
 
 
-MAP_HEADER = ("Repository map (files and definitions that matter most for this task, ranked by how the code "
-              "uses them; line numbers on the left):")
+MAP_HEADER = ("Repository map, for reference (these are the project's files and definitions, not tools you "
+              "can call; line numbers on the left):")
 
 
 def map_for_task(workspace, task: str, max_tokens: int) -> str:

@@ -96,6 +96,8 @@ class TransformersModel:
         except (OSError, ValueError, ImportError) as exc:
             raise BackendError(f"transformers could not load {config.model}: {str(exc).splitlines()[0]}") from None
         self.model.eval()
+        self.parameters = sum(p.numel() for p in self.model.parameters())
+        """How big the model is: small ones get the core toolset under ``toolset = auto``."""
 
     def close(self) -> None:
         self.model = None
