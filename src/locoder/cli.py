@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("--kind", choices=["user", "answer", "note"], help="list: only this kind")
     memory.add_argument("--limit", type=int, default=20, help="list/search: how many (default: 20)")
     memory.add_argument("--json", action="store_true", help="print JSON")
+    ctx = sub.add_parser("ctx", help="the key events of logs: errors, exceptions (collapsed), failed tests")
+    ctx.add_argument("paths", nargs="*", help="log files, folders, globs, or - for standard input (default: logs/)")
+    ctx.add_argument("--workspace", "-w", default=".", metavar="DIR")
+    ctx.add_argument("--since", default="", metavar="TIME", help="only lines from this time on, e.g. 2026-11-21T10:00")
+    ctx.add_argument("--tokens", type=int, default=0, help="cut the digest to about this many tokens")
+    ctx.add_argument("--json", action="store_true", help="print the digest as JSON")
     intel = sub.add_parser("intel", parents=[common], help="answer a question about the project, citing evidence")
     intel.add_argument("--query", "-q", required=True, metavar="TEXT")
     intel.add_argument("--no-model", action="store_true", help="only gather and rank the evidence")
@@ -299,6 +305,26 @@ def cmd_memory(args: argparse.Namespace, console) -> int:
     return 0
 
 
+def cmd_ctx(args: argparse.Namespace, console) -> int:
+    import json
+
+    from locoder.logs.digest import build_digest, render
+
+    root = Path(args.workspace).resolve()
+    paths = args.paths or ["logs"]
+    if not args.paths and not (root / "logs").is_dir():
+        raise LocoderError(f"no logs/ folder in {root}: name log files, folders or globs, or pipe a log into 'locoder ctx -'")
+    try:
+        digest = build_digest(paths, root, since=args.since).as_dict()
+    except FileNotFoundError as exc:
+        raise LocoderError(str(exc)) from None
+    if args.json:
+        print(json.dumps(digest, indent=1))
+    else:
+        console.print(render(digest, args.tokens), highlight=False, markup=False, soft_wrap=True)
+    return 0
+
+
 def cmd_intel(args: argparse.Namespace, console) -> int:
     import json
 
@@ -432,6 +458,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_search(args, console)
         if args.command == "memory":
             return cmd_memory(args, console)
+        if args.command == "ctx":
+            return cmd_ctx(args, console)
         if args.command == "intel":
             return cmd_intel(args, console)
         return cmd_agent(args, console)

@@ -19,9 +19,10 @@ def all_tools() -> list[Tool]:
     from locoder.tools.code import code_outline, search_code
     from locoder.tools.extra import extra_tools
     from locoder.tools.knowledge import call_context7, docs_lookup, intel, recall, remember
+    from locoder.tools.logs import context
 
     core = default_tools()
-    return [*core[:-1], search_code, code_outline, remember, recall, docs_lookup, call_context7, intel,
+    return [*core[:-1], search_code, code_outline, context, remember, recall, docs_lookup, call_context7, intel,
             *extra_tools(), core[-1]]
 
 

@@ -1,0 +1,26 @@
+"""The ``context`` tool: a digest of log files instead of megabytes of them."""
+
+from __future__ import annotations
+
+from locoder.exceptions import ToolError
+from locoder.tools.base import ToolContext, tool
+from locoder.tools.paths import resolve_in_workspace
+
+
+@tool
+def context(ctx: ToolContext, path: str = "logs", max_tokens: int = 800) -> str:
+    """Summarise log files: errors, warnings, exceptions with collapsed stack traces, failed tests, each
+    with how often and where it happened first and last. Read logs with this, not with read_file.
+
+    Args:
+        path: A log file, or a folder of logs, relative to the workspace (default: logs).
+        max_tokens: Size of the summary.
+    """
+    from locoder.logs.digest import build_digest, render
+
+    target = resolve_in_workspace(ctx.workspace, path)
+    if not target.exists():
+        raise ToolError(f"{path} does not exist")
+    root = resolve_in_workspace(ctx.workspace, ".")
+    digest = build_digest([str(target)], root).as_dict()
+    return render(digest, max(100, min(max_tokens, 4000)))
