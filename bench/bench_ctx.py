@@ -70,9 +70,9 @@ def exception_lines(trace: str) -> list[str]:
             keep.append(line.strip())
         elif re.match(r"^[A-Za-z_][\w.]*(: .*)?$", bare) and bare == bare.lstrip() and bare.strip() \
                 and not bare.startswith(("Traceback", "During", "The above", "exit status", "goroutine", "Node.js",
-                                         "stack backtrace", "note", "main.")) and (bare != line or not line[0].isspace()):
-            if ":" in bare or bare[0].isupper():
-                keep.append(bare.strip())
+                                         "stack backtrace", "note", "main.")) and (bare != line or not line[0].isspace()) \
+                and (":" in bare or bare[0].isupper()):
+            keep.append(bare.strip())
     return keep
 
 
