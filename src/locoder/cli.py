@@ -442,6 +442,16 @@ def cmd_agent(args: argparse.Namespace, console) -> int:
         return {"submitted": 0, "cancelled": 130}.get(result.status, 1)
     finally:
         agent.model.close()
+        _session_summary(agent, console)
+
+
+def _session_summary(agent, console) -> None:
+    """Print and store what the session did (also when it ends with an error or Ctrl-C)."""
+    from locoder.agent.summary import render
+
+    summary = agent.summary.finish()
+    agent.emit({"type": "summary", **summary})
+    console.print(render(summary), highlight=False, markup=False, soft_wrap=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

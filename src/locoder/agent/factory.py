@@ -11,6 +11,7 @@ from locoder import __version__
 from locoder.agent.knowledge import MemoryRecorder, TaskContext
 from locoder.agent.loop import Agent, AgentConfig
 from locoder.agent.prompts import system_prompt
+from locoder.agent.summary import SessionSummary
 from locoder.audit import AuditLog
 from locoder.config import Settings
 from locoder.exceptions import ConfigError
@@ -135,9 +136,11 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         agent.emit(event)
 
     recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
-    agent = Agent(model, toolbox, config, prompt, sinks=[audit, *recorder, *sinks],
+    summary = SessionSummary(settings.workspace_path, settings.state_path, audit.session_id)
+    agent = Agent(model, toolbox, config, prompt, sinks=[audit, summary, *recorder, *sinks],
                   task_context=TaskContext(settings, knowledge, emit, known=notes))
     agent.knowledge = knowledge
+    agent.summary = summary
     agent.emit({"type": "session", "locoder": __version__, "model": model.name, "tool_mode": config.tool_mode,
                 "profile": profile.family, "backend": backend_kind(settings),
                 "tools": toolbox.names(), "settings": settings.dump(), "system_prompt": prompt,

@@ -1,0 +1,247 @@
+"""The summary at the end of every session: what was asked, what was done (files changed with +/- lines,
+commands and their exit codes, tests passed and failed), tokens and time, and a few next steps.
+
+``SessionSummary`` is an event sink: it watches tasks, tool calls and results as they happen. In a git
+repository, file changes are measured against a snapshot of the working tree taken when the session began
+(``git stash create``, which changes nothing), so edits made by commands count as well as the agent's own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from locoder.index.files import NOISE_DIRS
+
+TEST_COMMAND = re.compile(r"\b(pytest|py\.test|unittest|(npm|yarn|pnpm)( run)? test|go test|cargo test|make (test|check)|"
+                          r"tox|nox|scripts/test|mvn test|gradle test|jest|vitest|ctest)\b")
+EXIT = re.compile(r"^\[(?:exit code (-?\d+)|timed out)")
+FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+::\S+)|^--- FAIL: (\S+)|^test (\S+) \.\.\. FAILED", re.M)
+TODO = re.compile(r"\b(TODO|FIXME|XXX)\b")
+
+
+@dataclass
+class Command:
+    command: str
+    exit_code: int | None
+    """None: it timed out."""
+
+
+@dataclass
+class TestRun:
+    command: str
+    passed: int
+    failed: int
+    failures: list[str] = field(default_factory=list)
+
+
+def parse_test_counts(output: str) -> tuple[int, int] | None:
+    """(passed, failed) from a test runner's output: pytest, unittest, cargo, go, jest/vitest."""
+    if m := re.search(r"test result: \w+\. (\d+) passed; (\d+) failed", output):  # cargo
+        return int(m.group(1)), int(m.group(2))
+    if m := re.search(r"Tests:\s+(?:(\d+) failed, )?(?:\d+ skipped, )?(\d+) passed", output):  # jest
+        return int(m.group(2)), int(m.group(1) or 0)
+    tail = output[-3000:]
+    passed = re.findall(r"(\d+) passed", tail)
+    failed = re.findall(r"(\d+) failed", tail)
+    errors = re.findall(r"(\d+) errors?\b", tail)
+    if passed or failed:
+        return int(passed[-1]) if passed else 0, (int(failed[-1]) if failed else 0) + (int(errors[-1]) if errors else 0)
+    if m := re.search(r"Ran (\d+) tests?.*?\n\n(OK|FAILED \((?:failures|errors)=(\d+))", output, re.S):  # unittest
+        failures = int(m.group(3) or 0)
+        return int(m.group(1)) - failures, failures
+    fails, oks = len(re.findall(r"^--- FAIL", output, re.M)), len(re.findall(r"^ok\s", output, re.M))  # go
+    if fails or oks:
+        return oks, fails
+    return None
+
+
+def _git(workspace: Path, *args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", "-C", str(workspace), *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout if proc.returncode == 0 else None
+
+
+class SessionSummary:
+    def __init__(self, workspace: Path, state_dir: Path, session: str) -> None:
+        self.workspace, self.state_dir, self.session = workspace, state_dir, session
+        self.started = time.time()
+        self.tasks: list[dict] = []
+        self.commands: list[Command] = []
+        self.tests: list[TestRun] = []
+        self.touched: list[str] = []
+        self.prompt_tokens = self.completion_tokens = 0
+        self.base: str | None = None
+        self.untracked: set[str] = set()
+        if _git(workspace, "rev-parse", "--is-inside-work-tree") is not None:
+            head = (_git(workspace, "rev-parse", "--verify", "-q", "HEAD") or "").strip()
+            snapshot = (_git(workspace, "stash", "create") or "").strip()
+            self.base = snapshot or head or "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # the empty tree
+            self.untracked = set((_git(workspace, "ls-files", "--others", "--exclude-standard") or "").split("\n")) - {""}
+
+    # -- watching --------------------------------------------------------------------------------------------
+    def emit(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "task":
+            self.tasks.append({"task": event.get("task", ""), "status": "running", "answer": ""})
+        elif kind == "step":
+            for call, obs in zip(event.get("calls", []), event.get("observations", [])):
+                self._tool(call, obs)
+        elif kind == "result":
+            if self.tasks:
+                self.tasks[-1].update(status=event.get("status", ""), answer=str(event.get("answer", ""))[:300])
+            usage = event.get("usage") or {}
+            self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+            self.completion_tokens += int(usage.get("completion_tokens") or 0)
+
+    def _tool(self, call: dict, obs: dict) -> None:
+        name, args, output = call.get("tool"), call.get("arguments") or {}, obs.get("output", "")
+        if name in ("write_file", "edit_file") and obs.get("ok") and args.get("path") not in self.touched:
+            self.touched.append(str(args.get("path")))
+        if name != "run_command":
+            return
+        command = str(args.get("command", ""))
+        second = output.split("\n", 2)[1] if output.count("\n") >= 1 else ""
+        m = EXIT.match(second)
+        code = int(m.group(1)) if m and m.group(1) is not None else None
+        self.commands.append(Command(command, code))
+        if TEST_COMMAND.search(command):
+            counts = parse_test_counts(output)
+            if counts is not None:
+                failures = [next(g for g in f if g) for f in FAILED_TEST.findall(output)]
+                self.tests.append(TestRun(command, counts[0], counts[1], failures[:10]))
+
+    # -- summing up ------------------------------------------------------------------------------------------
+    def changed_files(self) -> list[dict]:
+        """Files changed since the session began, with lines added and removed (git), or the files the
+        agent wrote (without git, no line counts)."""
+        if self.base is None:
+            return [{"path": p, "added": None, "removed": None} for p in self.touched]
+        out = []
+        for line in (_git(self.workspace, "diff", "--numstat", self.base) or "").splitlines():
+            added, removed, path = line.split("\t", 2)
+            out.append({"path": path, "added": int(added) if added.isdigit() else None,
+                        "removed": int(removed) if removed.isdigit() else None})
+        now = set((_git(self.workspace, "ls-files", "--others", "--exclude-standard") or "").split("\n")) - {""}
+        for path in sorted(now - self.untracked):
+            if any(part in NOISE_DIRS for part in path.split("/")[:-1]):
+                continue  # caches and state, not work (a repository without a .gitignore shows them)
+            try:
+                data = (self.workspace / path).read_bytes()
+                if b"\0" in data[:8192]:
+                    out.append({"path": path, "added": None, "removed": None})
+                    continue
+                text = data.decode("utf-8", "replace")
+                out.append({"path": path, "added": text.count("\n") + (0 if text.endswith("\n") or not text else 1),
+                            "removed": 0})
+            except OSError:
+                out.append({"path": path, "added": None, "removed": None})
+        return out
+
+    def _todos(self, files: list[dict]) -> list[str]:
+        if self.base is None or not files:
+            return []
+        diff = _git(self.workspace, "diff", "-U0", self.base, "--", *[f["path"] for f in files]) or ""
+        found, path, line_no = [], "", 0
+        for line in diff.splitlines():
+            if line.startswith("+++ b/"):
+                path = line[6:]
+            elif m := re.match(r"^@@ -\d+(?:,\d+)? \+(\d+)", line):
+                line_no = int(m.group(1)) - 1
+            elif line.startswith("+") and not line.startswith("+++"):
+                line_no += 1
+                if TODO.search(line):
+                    found.append(f"{path}:{line_no}")
+        new = {f["path"] for f in files if f["removed"] == 0}
+        for rel in sorted(new & (set((_git(self.workspace, "ls-files", "--others", "--exclude-standard") or "").split("\n")))):
+            try:
+                for n, text in enumerate((self.workspace / rel).read_text(errors="replace").splitlines(), 1):
+                    if TODO.search(text):
+                        found.append(f"{rel}:{n}")
+            except OSError:
+                pass
+        return found
+
+    def next_steps(self, files: list[dict]) -> list[str]:
+        steps = []
+        last_test = self.tests[-1] if self.tests else None
+        if last_test and last_test.failed:
+            names = f": {', '.join(last_test.failures[:3])}" if last_test.failures else ""
+            steps.append(f"Fix the {last_test.failed} failing test(s){names} (last run: `{last_test.command}`).")
+        for task in self.tasks:
+            if task["status"] not in ("submitted", "running"):
+                steps.append(f"The task \"{task['task'][:80]}\" ended {task['status']}: {task['answer'][:120]}. "
+                             "Retry it narrower, or with a higher --max-steps.")
+                break
+        todos = self._todos(files)
+        if todos:
+            steps.append(f"Resolve the TODO/FIXME added at {', '.join(todos[:3])}.")
+        if files and not self.tests:
+            steps.append("Run the tests: files changed and no test command ran this session.")
+        if (self.workspace / "logs").is_dir() and len(steps) < 3:
+            try:
+                from locoder.logs.digest import build_digest
+
+                events = [e for e in build_digest(["logs"], self.workspace).as_dict()["events"] if e["kind"] in ("exception", "error")]
+                if events:
+                    steps.append(f"Look into the log error \"{events[0]['text'][:100]}\" (first at {events[0]['first']}; "
+                                 "locoder ctx shows the rest).")
+            except (OSError, ValueError):
+                pass
+        if files and self.base is not None:
+            steps.append("Review the changes (git diff) and commit them.")
+        return steps[:3]
+
+    def finish(self) -> dict:
+        """The summary as a dict; also written to ``<state>/sessions/`` (atomically)."""
+        from locoder.atomic import write_atomic
+
+        files = self.changed_files()
+        data = {
+            "session": self.session, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "seconds": round(time.time() - self.started, 1), "tasks": self.tasks, "files": files,
+            "commands": [asdict(c) for c in self.commands], "tests": [asdict(t) for t in self.tests],
+            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+            "next_steps": self.next_steps(files),
+        }
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started))
+        try:
+            write_atomic(self.state_dir / "sessions" / f"{stamp}-{self.session}.json", json.dumps(data, indent=1) + "\n")
+        except OSError:
+            pass
+        return data
+
+
+def render(data: dict) -> str:
+    lines = ["session summary"]
+    for i, t in enumerate(data["tasks"], 1):
+        lines.append(f"  asked    {i}. {t['task'][:100]}  ({t['status']})")
+    if not data["tasks"]:
+        lines.append("  asked    nothing")
+    files = data["files"]
+    if files:
+        shown = [f"{f['path']} " + (f"+{f['added']} -{f['removed']}" if f["added"] is not None else "(changed)")
+                 for f in files[:8]]
+        lines.append(f"  changed  {'; '.join(shown)}" + (f"; and {len(files) - 8} more" if len(files) > 8 else ""))
+    else:
+        lines.append("  changed  no files")
+    commands = data["commands"]
+    if commands:
+        bad = [c for c in commands if c["exit_code"] != 0]
+        lines.append(f"  commands {len(commands)} run, {len(commands) - len(bad)} ok" +
+                     "".join(f"; `{c['command'][:60]}` " + ("timed out" if c["exit_code"] is None else f"exit {c['exit_code']}")
+                             for c in bad[:3]))
+    if data["tests"]:
+        last = data["tests"][-1]
+        lines.append(f"  tests    {last['passed']} passed, {last['failed']} failed (last run: `{last['command'][:60]}`)")
+    tokens = data["tokens"]
+    lines.append(f"  spent    {tokens['prompt']:,} prompt + {tokens['completion']:,} generated tokens, {data['seconds']:.1f} s")
+    for i, step in enumerate(data["next_steps"], 1):
+        lines.append(f"  {'next' if i == 1 else '':<8} {i}. {step}")
+    return "\n".join(lines)

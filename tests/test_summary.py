@@ -1,0 +1,85 @@
+"""The session summary: what was asked and done, measured in a real git repository, with next steps."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from locoder.agent.summary import parse_test_counts
+
+
+def git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def project(tmp_path):
+    repo = tmp_path / "shop"
+    repo.mkdir()
+    (repo / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    (repo / "test_calc.py").write_text("from calc import add\n\ndef test_add():\n    assert add(1, 2) == 3\n\n"
+                                       "def test_more():\n    assert add(2, 2) == 5\n")
+    (repo / "notes.txt").write_text("uncommitted before the session\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "calc.py", "test_calc.py")
+    git(repo, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init")
+    (repo / "calc.py").write_text("def add(a, b):\n    return a + b\n\n\n# edited before the session\n")
+    return repo
+
+
+def run(repo, tmp_path, replies, *extra):
+    path = tmp_path / "replies.json"
+    path.write_text(json.dumps(replies))
+    return subprocess.run([sys.executable, "-m", "locoder", "run", "improve add", "-w", str(repo), "-m",
+                           f"scripted:{path}", "--no-memory", *extra], capture_output=True, text=True, timeout=120,
+                          env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+
+
+def test_the_summary_says_what_was_asked_done_and_left(project, tmp_path):
+    out = run(project, tmp_path, [
+        {"tool": "edit_file", "arguments": {"path": "calc.py", "search": "    return a + b",
+                                            "replace": "    # TODO: check the types\n    return a + b"}},
+        {"tool": "write_file", "arguments": {"path": "helpers.py", "content": "X = 1\nY = 2\n"}},
+        {"tool": "run_command", "arguments": {"command": f"{sys.executable} -m pytest -q -p no:cacheprovider"}},
+        {"tool": "run_command", "arguments": {"command": "sed -i 's/a + b/b + a/' calc.py && false"}},
+        {"tool": "final_answer", "arguments": {"answer": "done, one test still fails"}},
+    ])
+    text = out.stdout
+    assert out.returncode == 0, out.stderr
+    assert "asked    1. improve add  (submitted)" in text
+    # Measured against the working tree when the session began: the earlier edit does not count.
+    assert "changed  calc.py +2 -1; helpers.py +2 -0" in text  # the sed command counts too
+    assert "commands 2 run, 0 ok; " in text and "-m pytest -q -p no:cacheprovider` exit 1; " in text
+    assert "`sed -i 's/a + b/b + a/' calc.py && false` exit 1" in text
+    assert "tests    1 passed, 1 failed" in text
+    assert "next     1. Fix the 1 failing test(s): test_calc.py::test_more" in text
+    assert "2. Resolve the TODO/FIXME added at calc.py:2." in text
+    stored = list((project / ".locoder" / "sessions").glob("*.json"))
+    assert len(stored) == 1
+    data = json.loads(stored[0].read_text())
+    assert data["tests"][-1]["failures"] == ["test_calc.py::test_more"] and data["tokens"]["prompt"] > 0
+    audit = [json.loads(line) for line in (project / ".locoder" / "logs" / "agent_audit.jsonl").read_text().splitlines()]
+    assert audit[-1]["type"] == "summary" and audit[-1]["next_steps"] == data["next_steps"]
+
+
+def test_a_failed_task_outside_git_still_gets_a_summary(tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    out = run(plain, tmp_path, [{"tool": "write_file", "arguments": {"path": "a.py", "content": "x = 1\n"}}] * 4,
+              "--max-steps", "2")
+    assert out.returncode == 1
+    assert "changed  a.py (changed)" in out.stdout and "(failed)" in out.stdout
+    assert "ended failed" in out.stdout and "Run the tests" in out.stdout
+
+
+@pytest.mark.parametrize("output,expected", [
+    ("===== 3 failed, 10 passed, 1 skipped in 0.52s =====", (10, 3)),
+    ("test result: FAILED. 7 passed; 2 failed; 0 ignored", (7, 2)),
+    ("Tests:       1 failed, 4 passed, 5 total", (4, 1)),
+    ("--- FAIL: TestAdd (0.00s)\nFAIL\nok  \tshop/util\t0.1s\n", (1, 1)),
+    ("....\n----------------------------------------------------------------------\nRan 4 tests in 0.001s\n\nFAILED (failures=1)", (3, 1)),
+    ("no tests here", None),
+])
+def test_test_counts_from_each_runner(output, expected):
+    assert parse_test_counts(output) == expected
