@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("--kind", choices=["user", "answer", "note"], help="list: only this kind")
     memory.add_argument("--limit", type=int, default=20, help="list/search: how many (default: 20)")
     memory.add_argument("--json", action="store_true", help="print JSON")
+    plan = sub.add_parser("plan", parents=[common], help="propose a numbered plan with exact commands; run nothing")
+    plan.add_argument("task", nargs="?", help="what to plan (without it: show the last plan)")
+    plan.add_argument("--execute", action="store_true", help="then carry the plan out (without TASK: the last plan)")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
     ctx = sub.add_parser("ctx", help="the key events of logs: errors, exceptions (collapsed), failed tests")
     ctx.add_argument("paths", nargs="*", help="log files, folders, globs, or - for standard input (default: logs/)")
     ctx.add_argument("--workspace", "-w", default=".", metavar="DIR")
@@ -305,6 +309,51 @@ def cmd_memory(args: argparse.Namespace, console) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace, console) -> int:
+    import json
+
+    from locoder.agent import plan as planner
+    from locoder.agent.factory import prepare_state
+    from locoder.knowledge import Knowledge
+
+    settings = _settings(args)
+    prepare_state(settings)
+    if not args.task:
+        plan = planner.load_latest(settings.state_path)
+        if plan is None:
+            raise LocoderError("no saved plan: make one with locoder plan \"TASK\"")
+    else:
+        from locoder.models import open_model
+
+        knowledge = Knowledge(settings)
+        try:
+            context = planner.gather_context(settings, knowledge, args.task)
+        finally:
+            knowledge.close()
+        update, stop = _progress(console)
+        try:
+            model = open_model(settings, progress=update)
+        finally:
+            stop()
+        try:
+            steps, reply = planner.make_plan(model, args.task, context)
+        finally:
+            model.close()
+        plan = planner.save_plan(settings.state_path, args.task, steps, reply)
+    if args.json:
+        print(json.dumps(plan, indent=1))
+    else:
+        console.print(planner.render(plan), highlight=False, markup=False, soft_wrap=True)
+    if not args.execute:
+        return 0
+    if not plan["steps"]:
+        raise LocoderError("the plan has no steps to carry out")
+    args.task = planner.as_task(plan)
+    code = cmd_agent(args, console)
+    planner.mark(plan, "done" if code == 0 else f"failed (exit {code})", settings.state_path)
+    return code
+
+
 def cmd_ctx(args: argparse.Namespace, console) -> int:
     import json
 
@@ -470,6 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_memory(args, console)
         if args.command == "ctx":
             return cmd_ctx(args, console)
+        if args.command == "plan":
+            return cmd_plan(args, console)
         if args.command == "intel":
             return cmd_intel(args, console)
         return cmd_agent(args, console)

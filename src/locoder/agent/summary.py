@@ -221,7 +221,7 @@ class SessionSummary:
 def render(data: dict) -> str:
     lines = ["session summary"]
     for i, t in enumerate(data["tasks"], 1):
-        lines.append(f"  asked    {i}. {t['task'][:100]}  ({t['status']})")
+        lines.append(f"  asked    {i}. {' '.join(t['task'].split())[:100]}  ({t['status']})")
     if not data["tasks"]:
         lines.append("  asked    nothing")
     files = data["files"]
