@@ -41,6 +41,8 @@ def test_task_then_ctrl_d_exits(spawn, repo):
     child.expect_exact(PROMPT)
     child.sendeof()
     child.expect("bye")
+    child.expect("session summary")
+    child.expect("asked    1. what does add return\\?  \\(submitted\\)")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
