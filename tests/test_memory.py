@@ -139,5 +139,5 @@ def test_an_unreadable_store_is_kept_aside_and_started_afresh(tmp_path, embedder
     (state / "memory" / "memory.db").write_bytes(b"garbage" * 1000)
     store = MemoryStore(state, embedder)
     store.add("fresh start", "user")
-    assert "unreadable" in store.note and store.count() == 1
+    assert "unreadable" in store.note and "kept as memory.db.unreadable-" in store.note and store.count() == 1
     assert any(p.name.startswith("memory.db.unreadable-") for p in (state / "memory").iterdir())

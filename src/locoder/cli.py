@@ -205,6 +205,17 @@ def _settings(args: argparse.Namespace):
     return load_settings({k: v for k, v in vars(args).items() if k in names})
 
 
+def _open_model(settings, console):
+    """The configured model, with a progress bar while it loads."""
+    from locoder.models import open_model
+
+    update, stop = _progress(console)
+    try:
+        return open_model(settings, progress=update)
+    finally:
+        stop()
+
+
 def _progress(console) -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -323,18 +334,13 @@ def cmd_plan(args: argparse.Namespace, console) -> int:
         if plan is None:
             raise LocoderError("no saved plan: make one with locoder plan \"TASK\"")
     else:
-        from locoder.models import open_model
 
         knowledge = Knowledge(settings)
         try:
             context = planner.gather_context(settings, knowledge, args.task)
         finally:
             knowledge.close()
-        update, stop = _progress(console)
-        try:
-            model = open_model(settings, progress=update)
-        finally:
-            stop()
+        model = _open_model(settings, console)
         try:
             steps, reply = planner.make_plan(model, args.task, context)
         finally:
@@ -397,13 +403,8 @@ def cmd_intel(args: argparse.Namespace, console) -> int:
     elif args.no_model:
         result.answer = "Evidence, best first (no model asked):"
     else:
-        from locoder.models import open_model
 
-        update, stop = _progress(console)
-        try:
-            model = open_model(settings, progress=update)
-        finally:
-            stop()
+        model = _open_model(settings, console)
         try:
             result.answer = answer_with(model, args.query, evidence)
         except LocoderError as exc:

@@ -84,43 +84,16 @@ class CodeIndex:
             self._db = self._open()
         return self._db
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = NORMAL")
-        return db
-
     def _open(self) -> sqlite3.Connection:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        try:
-            db = self._connect()
-            db.executescript(SCHEMA_SQL)
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
-                db.commit()
-            elif row[0] != str(SCHEMA):
-                db.close()
-                return self._fresh(f"its schema changed ({row[0]} -> {SCHEMA})")
-            db.execute("SELECT count(*) FROM chunks").fetchone()
-            return db
-        except sqlite3.DatabaseError as exc:
-            return self._fresh(f"it was unreadable ({exc})")
+        from locoder.sqlite_files import discard, fresh, open_versioned
 
-    def _fresh(self, why: str) -> sqlite3.Connection:
-        self.note = f"the index was made afresh: {why}"
-        for suffix in ("", "-wal", "-shm"):
-            try:
-                os.unlink(f"{self.path}{suffix}")
-            except FileNotFoundError:
-                pass
-        db = self._connect()
-        db.executescript(SCHEMA_SQL)
-        db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
-        db.commit()
-        return db
+        self.folder.mkdir(parents=True, exist_ok=True)
+        db, problem = open_versioned(self.path, SCHEMA_SQL, SCHEMA, "SELECT count(*) FROM chunks")
+        if db is not None:
+            return db
+        self.note = f"the index was made afresh: {problem}"
+        discard(self.path)
+        return fresh(self.path, SCHEMA_SQL, SCHEMA)
 
     def close(self) -> None:
         if self._db is not None:

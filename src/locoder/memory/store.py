@@ -121,39 +121,19 @@ class MemoryStore:
                 self._reconcile()
         return self._db
 
-    def _connect(self, path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, timeout=30)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")
-        db.executescript(SCHEMA_SQL)
-        return db
-
     def _open(self) -> sqlite3.Connection:
+        from locoder.sqlite_files import discard, fresh, open_versioned
+
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / "memory.db"
-        try:
-            db = self._connect(path)
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
-                db.commit()
-            elif row[0] != str(SCHEMA):
-                raise sqlite3.DatabaseError(f"schema {row[0]}, expected {SCHEMA}")
-            db.execute("SELECT count(*) FROM memories").fetchone()
+        db, problem = open_versioned(path, SCHEMA_SQL, SCHEMA, "SELECT count(*) FROM memories", synchronous="FULL")
+        if db is not None:
             return db
-        except sqlite3.DatabaseError as exc:
-            # Never delete memories: the unreadable file is kept beside the new one.
-            aside = path.with_name(f"memory.db.unreadable-{int(time.time())}")
-            os.replace(path, aside)
-            for suffix in ("-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(f"{path}{suffix}")
-            self.note = f"the memory store was unreadable ({exc}); kept as {aside.name}, started afresh"
-            db = self._connect(path)
-            db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
-            db.commit()
-            return db
+        # Never delete memories: the unusable file is kept beside the new one.
+        aside = path.with_name(f"memory.db.unreadable-{int(time.time())}")
+        discard(path, keep_as=aside)
+        self.note = f"the memory store could not be used ({problem}); kept as {aside.name}, started afresh"
+        return fresh(path, SCHEMA_SQL, SCHEMA, synchronous="FULL")
 
     def close(self) -> None:
         if self._db is not None:
