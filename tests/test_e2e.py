@@ -51,7 +51,8 @@ def test_create_and_run_hello(repo):
     assert "hello" in ran.stdout.lower()
     commands = [text for tool, text in observations(records) if tool == "run_command"]
     assert any("hello.py" in text and "exit code 0" in text and "hello" in text.lower() for text in commands)
-    assert records[-1]["status"] == "submitted"
+    result = next(r for r in records if r["type"] == "result")
+    assert result["status"] == "submitted" and records[-1]["type"] == "summary"
     # After the first turn the server evaluates only the new tokens: the prompt prefix stays cached.
     later = [r["usage"] for r in records if r["type"] == "step" and r["step"] > 1]
     assert later and all(u["prompt_processed"] < u["prompt_tokens"] / 2 for u in later), json.dumps(later)
@@ -60,7 +61,7 @@ def test_create_and_run_hello(repo):
 def test_answer_about_code_quotes_it(repo):
     out, records = run_task(repo, "What does the function scale in calc.py return?")
     assert out.returncode == 0, out.stdout[-2000:]
-    answer = records[-1]["answer"]
+    answer = next(r for r in records if r["type"] == "result")["answer"]
     assert "x * 3" in answer.replace("x*3", "x * 3")
     assert any(tool in ("read_file", "grep") for tool, _ in observations(records))
 
