@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("--kind", choices=["user", "answer", "note"], help="list: only this kind")
     memory.add_argument("--limit", type=int, default=20, help="list/search: how many (default: 20)")
     memory.add_argument("--json", action="store_true", help="print JSON")
+    rl = sub.add_parser("rl", help="what the tool-suggesting bandit has learned: status, or reset")
+    rl.add_argument("action", choices=["status", "reset"])
+    rl.add_argument("--workspace", "-w", default=".", metavar="DIR")
+    rl.add_argument("--json", action="store_true")
     plan = sub.add_parser("plan", parents=[common], help="propose a numbered plan with exact commands; run nothing")
     plan.add_argument("task", nargs="?", help="what to plan (without it: show the last plan)")
     plan.add_argument("--execute", action="store_true", help="then carry the plan out (without TASK: the last plan)")
@@ -320,6 +324,38 @@ def cmd_memory(args: argparse.Namespace, console) -> int:
     return 0
 
 
+def cmd_rl(args: argparse.Namespace, console) -> int:
+    import json
+
+    from locoder.learn.store import load_state, read_events
+
+    state_dir = Path(args.workspace).resolve() / ".locoder"
+    path = state_dir / "rl_state.json"
+    if args.action == "reset":
+        existed = path.exists()
+        path.unlink(missing_ok=True)
+        console.print("learning reset: the next session starts from no knowledge" if existed else "nothing learned yet")
+        return 0
+    state, warning = load_state(path, [])
+    events = read_events(state_dir / "rl_events.jsonl")
+    rows = [{"tool": a, "count": state.counts.get(a, 0),
+             "mean_reward": round(state.reward_sums.get(a, 0.0) / state.counts[a], 3) if state.counts.get(a) else None}
+            for a in state.arms]
+    rows.sort(key=lambda r: (-r["count"], r["tool"]))
+    if args.json:
+        print(json.dumps({"steps": state.steps, "events": len(events), "tools": rows, "warning": warning}, indent=1))
+        return 0
+    if warning:
+        console.print(f"[yellow]{warning}[/]")
+    console.print(f"{state.steps} updates, {len(events)} reward events (alpha {state.alpha}, {state.dim} features)")
+    for r in rows:
+        mean = "-" if r["mean_reward"] is None else f"{r['mean_reward']:.2f}"
+        console.print(f"  {r['tool']:<14} {r['count']:>6} tries  mean reward {mean}", highlight=False)
+    if not rows:
+        console.print("nothing learned yet")
+    return 0
+
+
 def cmd_plan(args: argparse.Namespace, console) -> int:
     import json
 
@@ -522,6 +558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_ctx(args, console)
         if args.command == "plan":
             return cmd_plan(args, console)
+        if args.command == "rl":
+            return cmd_rl(args, console)
         if args.command == "intel":
             return cmd_intel(args, console)
         return cmd_agent(args, console)

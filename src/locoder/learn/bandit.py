@@ -1,0 +1,126 @@
+"""A contextual bandit over the agent's tools: LinUCB with one linear model per tool.
+
+Pure functions over a dataclass: ``featurize`` turns the request and the session's state into a vector,
+``choose`` picks a tool (the best upper confidence bound, or a seeded random one with probability epsilon,
+skipping tools on cooldown), ``update`` returns the state after one reward. Each tool keeps the inverse of
+its design matrix (updated by Sherman-Morrison) and its reward-weighted feature sum, so a choice is two
+small matrix products and an update is one rank-one correction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+DIM = 64
+"""Hashed feature dimensions (the last one is a constant bias)."""
+WORD = re.compile(r"[a-z_][a-z0-9_]{2,}")
+
+
+@dataclass
+class Context:
+    """What the bandit sees before an action."""
+
+    request: str
+    index_exists: bool = False
+    last_tool: str = ""
+    last_ok: bool = True
+    error_in_logs: bool = False
+    files_mentioned: bool = False
+
+
+@dataclass
+class BanditState:
+    arms: list[str]
+    dim: int = DIM
+    alpha: float = 0.6
+    """Width of the confidence bound: more exploration of tools with few observations."""
+    a_inv: dict[str, list[list[float]]] = field(default_factory=dict)
+    b: dict[str, list[float]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    reward_sums: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+
+    @classmethod
+    def fresh(cls, arms: list[str], dim: int = DIM, alpha: float = 0.6) -> BanditState:
+        identity = [[1.0 if i == j else 0.0 for j in range(dim)] for i in range(dim)]
+        return cls(list(arms), dim, alpha, {a: [row[:] for row in identity] for a in arms},
+                   {a: [0.0] * dim for a in arms}, {a: 0 for a in arms}, {a: 0.0 for a in arms}, 0)
+
+    def ensure(self, arm: str) -> None:
+        """A tool added since the state was saved starts with no knowledge."""
+        if arm not in self.a_inv:
+            self.arms.append(arm)
+            self.a_inv[arm] = [[1.0 if i == j else 0.0 for j in range(self.dim)] for i in range(self.dim)]
+            self.b[arm] = [0.0] * self.dim
+            self.counts[arm] = 0
+            self.reward_sums[arm] = 0.0
+
+
+def _bucket(token: str, dim: int) -> int:
+    return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest(), "little") % (dim - 1)
+
+
+def featurize(context: Context, dim: int = DIM):
+    """A unit-length vector: hashed words of the request and flags of the session's state, plus a bias."""
+    import numpy as np
+
+    x = np.zeros(dim)
+    tokens = set(WORD.findall(context.request.lower()))
+    tokens |= {f"flag:index={context.index_exists}", f"flag:last={context.last_tool or 'none'}",
+               f"flag:last_ok={context.last_ok}", f"flag:log_error={context.error_in_logs}",
+               f"flag:files={context.files_mentioned}"}
+    for token in tokens:
+        x[_bucket(token, dim)] += 1.0
+    norm = np.linalg.norm(x)
+    if norm:
+        x /= norm
+    x[dim - 1] = 1.0
+    return x
+
+
+def scores(state: BanditState, x) -> dict[str, tuple[float, float]]:
+    """Per tool: (expected reward, upper confidence bound)."""
+    import numpy as np
+
+    out = {}
+    for arm in state.arms:
+        a_inv = np.asarray(state.a_inv[arm])
+        theta = a_inv @ np.asarray(state.b[arm])
+        mean = float(theta @ x)
+        out[arm] = (mean, mean + state.alpha * float(np.sqrt(max(x @ a_inv @ x, 0.0))))
+    return out
+
+
+def choose(state: BanditState, x, rng, epsilon: float = 0.05, unavailable: frozenset[str] = frozenset()) -> tuple[str, str]:
+    """The tool to suggest, and why. ``rng`` is a seeded ``random.Random``; tools in ``unavailable``
+    (on cooldown, not in this session's toolset) are never chosen."""
+    candidates = [a for a in state.arms if a not in unavailable]
+    if not candidates:
+        raise ValueError("no tool is available to suggest")
+    if rng.random() < epsilon:
+        arm = rng.choice(candidates)
+        return arm, f"exploring (epsilon {epsilon:g})"
+    table = scores(state, x)
+    arm = max(candidates, key=lambda a: (table[a][1], -candidates.index(a)))
+    mean, bound = table[arm]
+    seen = state.counts.get(arm, 0)
+    return arm, f"expected reward {mean:.2f}, bound {bound:.2f}, tried {seen} times"
+
+
+def update(state: BanditState, arm: str, x, reward: float) -> BanditState:
+    """The state after ``arm`` earned ``reward`` in context ``x`` (a new state; the old one is unchanged)."""
+    import numpy as np
+
+    a_inv = np.asarray(state.a_inv[arm])
+    ax = a_inv @ x
+    a_inv = a_inv - np.outer(ax, ax) / (1.0 + float(x @ ax))  # Sherman-Morrison: (A + x x^T)^-1
+    b = np.asarray(state.b[arm]) + reward * x
+    new = BanditState(list(state.arms), state.dim, state.alpha, dict(state.a_inv), dict(state.b),
+                      dict(state.counts), dict(state.reward_sums), state.steps + 1)
+    new.a_inv[arm] = a_inv.tolist()
+    new.b[arm] = b.tolist()
+    new.counts[arm] = state.counts.get(arm, 0) + 1
+    new.reward_sums[arm] = state.reward_sums.get(arm, 0.0) + reward
+    return new
