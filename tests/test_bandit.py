@@ -86,7 +86,6 @@ def test_the_suggestion_learns_the_best_tool_for_each_kind_of_request():
         state = update(state, arm, x, reward)
     early, late = sum(hits[:50]) / 50, sum(hits[-100:]) / 100
     assert early < 0.5 and late > 0.9, (early, late)
-    json.dumps(state.counts)
 
 
 def test_rl_status_and_reset(tmp_path):

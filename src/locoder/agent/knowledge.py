@@ -66,25 +66,19 @@ class TaskContext:
             lines.append(f"- [{m.kind}, {m.as_dict()['created'][:10]}] {_clip(m.text, 300)}")
         return _fit("Relevant memories from earlier sessions:", lines, s.memory_tokens * CHARS_PER_TOKEN)
 
-    def docs(self, task: str, local_found: bool) -> str:
+    def docs(self, task: str, local_found: bool, index) -> str:
         s = self.settings
         if s.docs_tokens <= 0:
             return ""
         from locoder.knowledge.gather import context7_evidence, docs_evidence
 
         passages = []
-        try:
-            from locoder.index.store import CodeIndex
-
-            index = CodeIndex(s.workspace_path)
+        if index is not None:
             try:
-                index.update()
                 passages = docs_evidence(index, self.knowledge.embedder, task, s.docs_dirs, k=3,
                                          min_score=s.docs_min_score)
-            finally:
-                index.close()
-        except FAILURES as exc:
-            self._warn("documentation passages", exc)
+            except FAILURES as exc:
+                self._warn("documentation passages", exc)
         if not passages and not local_found and self.knowledge.context7 is not None:
             from locoder.knowledge.context7 import Context7Error
 
@@ -96,20 +90,37 @@ class TaskContext:
         return _fit("Relevant documentation, for reference (not tools you can call):", lines,
                     s.docs_tokens * CHARS_PER_TOKEN)
 
-    def repo_map(self, task: str) -> str:
-        if self.settings.repo_map_tokens <= 0:
+    def repo_map(self, task: str, index) -> str:
+        if self.settings.repo_map_tokens <= 0 or index is None:
             return ""
-        from locoder.index.repomap import map_for_task
+        from locoder.index.repomap import map_text
 
         try:
-            return map_for_task(self.settings.workspace_path, task, self.settings.repo_map_tokens)
+            return map_text(index, task, self.settings.repo_map_tokens)
         except FAILURES as exc:
             self._warn("repo map", exc)
             return ""
 
-    def __call__(self, task: str) -> str:
+    def __call__(self, task: str, index=None) -> str:
+        """The context for ``task``; ``index`` is an up-to-date ``CodeIndex`` to use (else one is opened
+        and updated once, for the docs and the map together)."""
         memories = self.memories(task)
-        parts = [memories, self.docs(task, local_found=bool(memories)), self.repo_map(task)]
+        s = self.settings
+        opened = None
+        if index is None and (s.docs_tokens > 0 or s.repo_map_tokens > 0):
+            from locoder.index.store import CodeIndex
+
+            try:
+                opened = index = CodeIndex(s.workspace_path)
+                index.update()
+            except FAILURES as exc:
+                self._warn("code index", exc)
+                index = None
+        try:
+            parts = [memories, self.docs(task, bool(memories), index), self.repo_map(task, index)]
+        finally:
+            if opened is not None:
+                opened.close()
         return "\n\n".join(p for p in parts if p)
 
 

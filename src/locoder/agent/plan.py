@@ -31,10 +31,11 @@ def gather_context(settings: Settings, knowledge, task: str) -> str:
     from locoder.index.search import search
     from locoder.index.store import CodeIndex
 
-    parts = [TaskContext(settings, knowledge, lambda event: None)(task)]
+    parts: list[str] = []
     index = CodeIndex(settings.workspace_path)
     try:
         index.update()
+        parts.append(TaskContext(settings, knowledge, lambda event: None)(task, index))
         hits = search(index, task, k=6, mode="lexical")
         if hits:
             parts.append("Code that matches the task:\n" + "\n".join(

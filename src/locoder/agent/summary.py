@@ -3,7 +3,7 @@ commands and their exit codes, tests passed and failed), tokens and time, and a 
 
 ``SessionSummary`` is an event sink: it watches tasks, tool calls and results as they happen. In a git
 repository, file changes are measured against a snapshot of the working tree taken when the session began
-(``git stash create``, which changes nothing), so edits made by commands count as well as the agent's own.
+(``git stash create``: no ref, stash entry or file changes; the snapshot is an unreferenced commit), so edits made by commands count as well as the agent's own.
 """
 
 from __future__ import annotations
@@ -135,13 +135,13 @@ class SessionSummary:
             try:
                 data = (self.workspace / path).read_bytes()
                 if b"\0" in data[:8192]:
-                    out.append({"path": path, "added": None, "removed": None})
+                    out.append({"path": path, "added": None, "removed": None, "new": True})
                     continue
                 text = data.decode("utf-8", "replace")
                 out.append({"path": path, "added": text.count("\n") + (0 if text.endswith("\n") or not text else 1),
-                            "removed": 0})
+                            "removed": 0, "new": True})
             except OSError:
-                out.append({"path": path, "added": None, "removed": None})
+                out.append({"path": path, "added": None, "removed": None, "new": True})
         return out
 
     def _todos(self, files: list[dict]) -> list[str]:
@@ -158,8 +158,8 @@ class SessionSummary:
                 line_no += 1
                 if TODO.search(line):
                     found.append(f"{path}:{line_no}")
-        new = {f["path"] for f in files if f["removed"] == 0}
-        for rel in sorted(new & (set((_git(self.workspace, "ls-files", "--others", "--exclude-standard") or "").split("\n")))):
+        # New files are untracked: git diff does not show them, so they are read whole.
+        for rel in sorted(f["path"] for f in files if f.get("new") and f["added"] is not None):
             try:
                 for n, text in enumerate((self.workspace / rel).read_text(errors="replace").splitlines(), 1):
                     if TODO.search(text):

@@ -37,9 +37,9 @@ def do_emb_index(workspace: Path, progress=None) -> dict:
     index, stats = open_index(workspace, progress)
     model = embedder()
     made = build_vectors(index, model, progress=(lambda d, t: progress("embed", d, t)) if progress else None)
-    matrix, ids = index.vectors()
+    vectors = index.vector_count()
     index.close()
-    return {"command": "emb-index", "model": model.name, "embedded": made, "vectors": len(ids), **stats,
+    return {"command": "emb-index", "model": model.name, "embedded": made, "vectors": vectors, **stats,
             "note": index.note}
 
 

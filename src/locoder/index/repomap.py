@@ -148,13 +148,17 @@ MAP_HEADER = ("Repository map, for reference (these are the project's files and 
               "can call; line numbers on the left):")
 
 
+def map_text(index: CodeIndex, task: str, max_tokens: int) -> str:
+    """The map as text for a task's message ("" when the workspace has no definitions)."""
+    entries = repo_map(index, task, max_tokens)
+    return f"{MAP_HEADER}\n{render_map(entries)}" if entries else ""
+
+
 def map_for_task(workspace, task: str, max_tokens: int) -> str:
-    """The map as text for a task's message ("" when the workspace has no definitions); the index is
-    brought up to date first."""
+    """``map_text`` of the workspace's index, brought up to date first."""
     index = CodeIndex(workspace)
     try:
         index.update()
-        entries = repo_map(index, task, max_tokens)
+        return map_text(index, task, max_tokens)
     finally:
         index.close()
-    return f"{MAP_HEADER}\n{render_map(entries)}" if entries else ""

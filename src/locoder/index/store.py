@@ -227,10 +227,13 @@ class CodeIndex:
         """(text hash, search text) of chunks (of ``ids``, if given) whose text has no vector yet."""
         rows = self.db.execute(
             "SELECT c.* FROM chunks c LEFT JOIN vectors v ON v.text_hash = c.text_hash "
-            "WHERE v.text_hash IS NULL GROUP BY c.text_hash").fetchall()
-        if ids is not None:
-            rows = [r for r in rows if r["id"] in ids]
-        return [(r["text_hash"], search_text(r)) for r in rows]
+            "WHERE v.text_hash IS NULL ORDER BY c.id").fetchall()
+        # Restricted before de-duplicating, so a text shared with a chunk outside ``ids`` is not skipped.
+        missing: dict[str, str] = {}
+        for r in rows:
+            if (ids is None or r["id"] in ids) and r["text_hash"] not in missing:
+                missing[r["text_hash"]] = search_text(r)
+        return list(missing.items())
 
     def add_vectors(self, items: list[tuple[str, bytes]], model: str) -> None:
         with self.db:
@@ -245,6 +248,11 @@ class CodeIndex:
                 self.db.execute("DELETE FROM vectors")
                 self._set_meta("embedding_model", model)
             self.note = f"the embeddings were made afresh: the model changed ({current} -> {model})"
+
+    def vector_count(self) -> int:
+        """How many chunks have a vector."""
+        return self.db.execute(
+            "SELECT count(*) FROM chunks c JOIN vectors v ON v.text_hash = c.text_hash").fetchone()[0]
 
     def vectors(self):
         """(matrix of unit vectors, chunk ids) for the chunks that have one; kept in memory until the

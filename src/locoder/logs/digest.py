@@ -34,7 +34,7 @@ PYTEST_SUMMARY = re.compile(r"^=+ (.*(?:failed|passed|error).*) in [\d.]+s.* =+$
 NOT_ERRORS = re.compile(r"\b(0 errors?|no errors?|errors?=0|without errors?|0 failed|failed=0)\b", re.I)
 
 NORMALISE = [
-    (re.compile(TIMESTAMP.pattern), "<time>"),
+    (TIMESTAMP, "<time>"),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<uuid>"),
     (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<hex>"),
     (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "<hex>"),

@@ -28,8 +28,7 @@ def search_code(ctx: ToolContext, query: str, max_results: int = 8) -> str:
     index = CodeIndex(ctx.workspace)
     try:
         index.update()
-        matrix, ids = index.vectors()
-        model = commands.embedder() if ids else None
+        model = commands.embedder() if index.vector_count() else None
         hits = search(index, query, k=max(1, min(max_results, 30)), mode="hybrid" if model else "lexical",
                       embedder=model)
     except SearchError as exc:
