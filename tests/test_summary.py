@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from locoder.agent.summary import parse_test_counts
+from locoder.tools.tests import parse_test_counts
 
 
 def git(repo, *args):

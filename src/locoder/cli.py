@@ -45,6 +45,13 @@ def _agent_options() -> argparse.ArgumentParser:
     k.add_argument("--docs-dirs", default=S, metavar="DIRS", help="comma-separated documentation folders (default: docs)")
     k.add_argument("--context7-url", default=S, metavar="URL", help="context7 API base (or CONTEXT7_URL)")
     k.add_argument("--context7-api-key", default=S, metavar="KEY", help="context7 key (better: CONTEXT7_API_KEY)")
+    r = p.add_argument_group("learning")
+    r.add_argument("--no-rl", dest="rl", action="store_false", default=S,
+                   help="neither suggest tools nor learn from outcomes (the bandit in .locoder/rl_state.json)")
+    r.add_argument("--rl-epsilon", type=float, default=S, metavar="P",
+                   help="how often the bandit suggests a random tool to explore (default: 0.05)")
+    r.add_argument("--no-rl-hint", dest="rl_hint", action="store_false", default=S,
+                   help="show the bandit's suggestions but do not give them to the model")
     sb = p.add_argument_group("safety options")
     sb.add_argument("--sandbox", default=S, choices=["auto", "bubblewrap", "landlock", "plain"],
                     help="how commands are confined (default: auto = bubblewrap where it works, else Landlock)")
@@ -108,9 +115,15 @@ def build_parser() -> argparse.ArgumentParser:
     memory.add_argument("--kind", choices=["user", "answer", "note"], help="list: only this kind")
     memory.add_argument("--limit", type=int, default=20, help="list/search: how many (default: 20)")
     memory.add_argument("--json", action="store_true", help="print JSON")
-    rl = sub.add_parser("rl", help="what the tool-suggesting bandit has learned: status, or reset")
-    rl.add_argument("action", choices=["status", "reset"])
+    rl = sub.add_parser("rl", help="the tool-suggesting bandit: status, reset, plot, config init")
+    rl.add_argument("action", choices=["status", "reset", "plot", "config"],
+                    help="status: what it learned; reset: forget it; plot: learning curves as a PNG; "
+                         "config init: write its settings with comments")
+    rl.add_argument("sub", nargs="?", choices=["init"], help="with config: init")
     rl.add_argument("--workspace", "-w", default=".", metavar="DIR")
+    rl.add_argument("--out", metavar="FILE", help="plot: the PNG (default: .locoder/rl_curve.png); "
+                                                 "config init: the file to write (default: print it)")
+    rl.add_argument("--window", type=int, default=20, help="plot: steps per moving mean (default: 20)")
     rl.add_argument("--json", action="store_true")
     plan = sub.add_parser("plan", parents=[common], help="propose a numbered plan with exact commands; run nothing")
     plan.add_argument("task", nargs="?", help="what to plan (without it: show the last plan)")
@@ -324,11 +337,18 @@ def cmd_memory(args: argparse.Namespace, console) -> int:
     return 0
 
 
+RL_SETTINGS = ["rl", "rl_epsilon", "rl_hint", "rl_cooldowns"]
+
+
 def cmd_rl(args: argparse.Namespace, console) -> int:
     import json
+    import time
 
+    from locoder.learn import bandit, curves
     from locoder.learn.store import load_state, read_events
 
+    if args.action == "config":
+        return _rl_config(args, console)
     state_dir = Path(args.workspace).resolve() / ".locoder"
     path = state_dir / "rl_state.json"
     if args.action == "reset":
@@ -336,23 +356,80 @@ def cmd_rl(args: argparse.Namespace, console) -> int:
         path.unlink(missing_ok=True)
         console.print("learning reset: the next session starts from no knowledge" if existed else "nothing learned yet")
         return 0
-    state, warning = load_state(path, [])
     events = read_events(state_dir / "rl_events.jsonl")
+    if args.action == "plot":
+        out = Path(args.out) if args.out else state_dir / "rl_curve.png"
+        if not any(e.get("type") == "reward" for e in events):
+            raise LocoderError(f"nothing to plot: no reward events in {state_dir / 'rl_events.jsonl'} yet")
+        try:
+            curves.plot(events, out, max(1, args.window))
+        except ImportError:
+            raise LocoderError("rl plot needs matplotlib: pip install 'locoder[plot]'") from None
+        console.print(f"wrote {out} ({len(events)} reward events)")
+        return 0
+    from locoder.config import load_settings
+
+    state, warning = load_state(path, [])
+    settings = load_settings({"workspace": args.workspace})
     rows = [{"tool": a, "count": state.counts.get(a, 0),
              "mean_reward": round(state.reward_sums.get(a, 0.0) / state.counts[a], 3) if state.counts.get(a) else None}
             for a in state.arms]
     rows.sort(key=lambda r: (-r["count"], r["tool"]))
+    cooling = {t: round(s) for t, s in bandit.on_cooldown(state, settings.cooldowns(), time.time()).items()}
+    # The policy in a few typical situations: what it would suggest first, and its expected reward.
+    situations = {"start of a task": bandit.Context(""),
+                  "start, errors in logs/": bandit.Context("", error_in_logs=True),
+                  "after a failed tool": bandit.Context("", last_tool="run_command", last_ok=False)}
+    policy = {}
+    for label, context in situations.items():
+        if state.arms and state.steps:
+            table = bandit.scores(state, bandit.featurize(context, state.dim))
+            best = sorted(table, key=lambda a: -table[a][0])[:3]
+            policy[label] = [{"tool": a, "expected": round(table[a][0], 3)} for a in best]
+    summary = curves.totals(events)
     if args.json:
-        print(json.dumps({"steps": state.steps, "events": len(events), "tools": rows, "warning": warning}, indent=1))
+        print(json.dumps({"steps": state.steps, "events": len(events), "tools": rows, "policy": policy,
+                          "cooldowns": cooling, "suggestions": summary, "enabled": settings.rl,
+                          "epsilon": settings.rl_epsilon, "warning": warning}, indent=1))
         return 0
     if warning:
         console.print(f"[yellow]{warning}[/]")
-    console.print(f"{state.steps} updates, {len(events)} reward events (alpha {state.alpha}, {state.dim} features)")
+    if not rows:
+        console.print("nothing learned yet" + ("" if settings.rl else " (learning is off: rl = false)"))
+        return 0
+    console.print(f"{state.steps} updates, {len(events)} reward events (alpha {state.alpha}, {state.dim} features, "
+                  f"epsilon {settings.rl_epsilon}{'' if settings.rl else ', learning is off'})", highlight=False, soft_wrap=True)
     for r in rows:
         mean = "-" if r["mean_reward"] is None else f"{r['mean_reward']:.2f}"
-        console.print(f"  {r['tool']:<14} {r['count']:>6} tries  mean reward {mean}", highlight=False)
-    if not rows:
-        console.print("nothing learned yet")
+        note = f"  on cooldown for {cooling[r['tool']]}s" if r["tool"] in cooling else ""
+        console.print(f"  {r['tool']:<14} {r['count']:>6} tries  mean reward {mean}{note}", highlight=False, soft_wrap=True)
+    if summary["steps"]:
+        accuracy = "-" if summary["accuracy"] is None else f"{summary['accuracy']:.0%} of {summary['judged']} judged"
+        console.print(f"suggestions: followed {summary['followed']:.0%}, accuracy {accuracy}, "
+                      f"mean reward {summary['mean_reward']:.2f}", highlight=False, soft_wrap=True)
+    for label, best in policy.items():
+        console.print(f"policy, {label}: " + ", ".join(f"{b['tool']} ({b['expected']:.2f})" for b in best),
+                      highlight=False, soft_wrap=True)
+    return 0
+
+
+def _rl_config(args: argparse.Namespace, console) -> int:
+    from locoder.atomic import write_atomic
+    from locoder.config.template import settings_toml
+
+    if args.sub != "init":
+        raise LocoderError("usage: locoder rl config init [--out FILE]")
+    text = settings_toml(RL_SETTINGS, "locoder: the bandit that learns which tool helps.\n"
+                                      "Put these lines in .locoder.toml (this project) or "
+                                      "~/.config/locoder/config.toml (every project).")
+    if not args.out:
+        print(text, end="")
+        return 0
+    out = Path(args.out)
+    if out.exists():
+        raise LocoderError(f"{out} exists; choose another --out or remove it")
+    write_atomic(out, text)
+    console.print(f"wrote {out}")
     return 0
 
 
@@ -474,7 +551,7 @@ def cmd_doctor(args: argparse.Namespace, console) -> int:
     console.print("[bold]command sandbox[/]")
     for key, value in sandbox.items():
         warn = "NOT" in str(value) or value in ("plain", "none", "not installed")
-        console.print(f"  {key:<20} {'[yellow]' if warn else ''}{value}{'[/]' if warn else ''}", highlight=False)
+        console.print(f"  {key:<20} {'[yellow]' if warn else ''}{value}{'[/]' if warn else ''}", highlight=False, soft_wrap=True)
     console.print("[bold]backends[/]")
     checks = {
         "embedded runtime": importlib.util.find_spec("xllamacpp") is not None,

@@ -41,6 +41,8 @@ class ToolResult:
     output: str
     ok: bool = True
     seconds: float = 0.0
+    approval: str = ""
+    """``yes`` or ``no`` when the user was asked to approve the call (ask mode); empty otherwise."""
 
 
 @dataclass

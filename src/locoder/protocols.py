@@ -30,3 +30,20 @@ class EventSink(Protocol):
     """Receives one dict per agent event (step, result, error)."""
 
     def emit(self, event: dict[str, Any]) -> None: ...
+
+
+class Advice(Protocol):
+    """A suggested tool: shown to the user; ``hint_text()`` is added to the model's next turn when ``hint``."""
+
+    tool: str
+    hint: bool
+
+    def hint_text(self) -> str: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class Advisor(EventSink, Protocol):
+    """Suggests the next tool before each model turn, and learns from the events it receives."""
+
+    def advise(self) -> Advice | None: ...

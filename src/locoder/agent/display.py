@@ -34,6 +34,16 @@ class ConsoleView:
             self._step(event)
         elif kind == "result":
             self._result(event)
+        elif kind == "suggestion":
+            hint = "" if event.get("hint") else ", not given to the model"
+            self.console.print(f"[dim]suggested tool: {escape(self._call(event))} ({escape(event['why'])}{hint})[/]")
+        elif kind == "warning":
+            self.console.print(f"[yellow]warning: {escape(str(event['message']))}[/]")
+
+    @staticmethod
+    def _call(event: dict[str, Any]) -> str:
+        args = ", ".join(f"{k}={v!r}"[:60] for k, v in (event.get("arguments") or {}).items())
+        return f"{event['tool']}({args})" if args else event["tool"]
 
     def _step(self, event: dict[str, Any]) -> None:
         print_ = self.console.print

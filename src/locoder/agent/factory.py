@@ -8,8 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from locoder import __version__
+from locoder.agent.advisor import ToolAdvisor
 from locoder.agent.knowledge import MemoryRecorder, TaskContext
 from locoder.agent.loop import Agent, AgentConfig
+from locoder.agent.plan import gather_context
 from locoder.agent.prompts import system_prompt
 from locoder.agent.summary import SessionSummary
 from locoder.audit import AuditLog
@@ -108,6 +110,7 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         sandbox=sandbox,
         knowledge=knowledge,
     )
+    context.planner = lambda task: gather_context(settings, knowledge, task)
     toolset = settings.toolset
     if toolset == "auto":
         small = 0 < getattr(model, "parameters", 0) < SMALL_MODEL_PARAMETERS
@@ -137,8 +140,14 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
 
     recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
     summary = SessionSummary(settings.workspace_path, settings.state_path, audit.session_id)
+    advisor = None
+    if settings.rl:
+        advisor = ToolAdvisor(settings.state_path, toolbox.names(), settings.workspace_path,
+                              epsilon=settings.rl_epsilon, cooldowns=settings.cooldowns(), hint=settings.rl_hint,
+                              session=audit.session_id,
+                              notify=lambda message: emit({"type": "warning", "message": message}))
     agent = Agent(model, toolbox, config, prompt, sinks=[audit, summary, *recorder, *sinks],
-                  task_context=TaskContext(settings, knowledge, emit, known=notes))
+                  task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor)
     agent.knowledge = knowledge
     agent.summary = summary
     agent.emit({"type": "session", "locoder": __version__, "model": model.name, "tool_mode": config.tool_mode,
@@ -146,4 +155,6 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
                 "tools": toolbox.names(), "settings": settings.dump(), "system_prompt": prompt,
                 "sandbox": sandbox.describe(), "policy": {"mode": settings.mode,
                                                           "approval": toolbox.policy.approval}})
+    if advisor is not None and advisor.warning:
+        agent.emit({"type": "warning", "message": advisor.warning})
     return agent

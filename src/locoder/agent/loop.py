@@ -11,7 +11,7 @@ from locoder.agent.context import compact, summarise
 from locoder.exceptions import FormatError, LimitsExceeded, LocoderError, StepInterrupt, Submitted, TaskFailed
 from locoder.messages import Message, ModelResponse, ToolCall, Usage
 from locoder.models.parsing import action_schema, format_error, parse_tool_calls, split_thinking, thought_of
-from locoder.protocols import EventSink, Model
+from locoder.protocols import Advisor, EventSink, Model
 from locoder.tools import ToolBox
 from locoder.tools.guard import GuardedToolBox
 
@@ -44,8 +44,13 @@ class RunResult:
 
 class Agent:
     def __init__(self, model: Model, toolbox: ToolBox | GuardedToolBox, config: AgentConfig, system: str,
-                 sinks: Iterable[EventSink] = (), task_context: Callable[[str], str] | None = None) -> None:
+                 sinks: Iterable[EventSink] = (), task_context: Callable[[str], str] | None = None,
+                 advisor: Advisor | None = None) -> None:
         self.model, self.toolbox, self.config, self.sinks = model, toolbox, config, list(sinks)
+        self.advisor = advisor
+        """Suggests a tool before each turn (the learned bandit); it also listens as a sink."""
+        if advisor is not None:
+            self.sinks.append(advisor)
         self.task_context = task_context
         """Extra context sent with each task (the repo map); the system prompt never changes, so the
         server's prefix cache holds."""
@@ -107,6 +112,13 @@ class Agent:
     def query(self, record: dict) -> ModelResponse:
         record["compacted"] = compact(self.messages, self.config.context_window - self.config.max_tokens)
         mode, n = self.config.tool_mode, self.config.max_actions_per_turn
+        advice = self.advisor.advise() if self.advisor is not None else None
+        if advice is not None:
+            record["suggestion"] = advice.as_dict()
+            self.emit({"type": "suggestion", "step": self.steps, "transient": True, **advice.as_dict()})
+            if advice.hint:
+                last = self.messages[-1]
+                self.messages[-1] = Message(last.role, f"{last.content}\n\n{advice.hint_text()}")
         schema = action_schema(self.schemas, n) if mode == "constrained" else None
         self.emit({"type": "thinking", "step": self.steps, "transient": True})
         response = self.model.query(self.messages, schema=schema, tools=self.schemas if mode == "native" else None)
@@ -143,7 +155,8 @@ class Agent:
             note = self._repeat_note(call)
             result = self.toolbox.execute(call)
             text = summarise(result.output, self.config.observation_summary_chars)
-            record["observations"].append({"tool": call.name, "ok": result.ok, "output": text, "seconds": round(result.seconds, 3)})
+            record["observations"].append({"tool": call.name, "ok": result.ok, "output": text,
+                                           "seconds": round(result.seconds, 3), "approval": result.approval})
             observations.append(f"Result of {call.render()}:\n{text}{note}")
         if len(calls) > limit:
             ignored = ", ".join(c.name for c in calls[limit:])

@@ -16,9 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from locoder.index.files import NOISE_DIRS
+from locoder.tools.tests import TEST_COMMAND, parse_test_counts
 
-TEST_COMMAND = re.compile(r"\b(pytest|py\.test|unittest|(npm|yarn|pnpm)( run)? test|go test|cargo test|make (test|check)|"
-                          r"tox|nox|scripts/test|mvn test|gradle test|jest|vitest|ctest)\b")
 EXIT = re.compile(r"^\[(?:exit code (-?\d+)|timed out)")
 FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+::\S+)|^--- FAIL: (\S+)|^test (\S+) \.\.\. FAILED", re.M)
 TODO = re.compile(r"\b(TODO|FIXME|XXX)\b")
@@ -37,27 +36,6 @@ class TestRun:
     passed: int
     failed: int
     failures: list[str] = field(default_factory=list)
-
-
-def parse_test_counts(output: str) -> tuple[int, int] | None:
-    """(passed, failed) from a test runner's output: pytest, unittest, cargo, go, jest/vitest."""
-    if m := re.search(r"test result: \w+\. (\d+) passed; (\d+) failed", output):  # cargo
-        return int(m.group(1)), int(m.group(2))
-    if m := re.search(r"Tests:\s+(?:(\d+) failed, )?(?:\d+ skipped, )?(\d+) passed", output):  # jest
-        return int(m.group(2)), int(m.group(1) or 0)
-    tail = output[-3000:]
-    passed = re.findall(r"(\d+) passed", tail)
-    failed = re.findall(r"(\d+) failed", tail)
-    errors = re.findall(r"(\d+) errors?\b", tail)
-    if passed or failed:
-        return int(passed[-1]) if passed else 0, (int(failed[-1]) if failed else 0) + (int(errors[-1]) if errors else 0)
-    if m := re.search(r"Ran (\d+) tests?.*?\n\n(OK|FAILED \((?:failures|errors)=(\d+))", output, re.S):  # unittest
-        failures = int(m.group(3) or 0)
-        return int(m.group(1)) - failures, failures
-    fails, oks = len(re.findall(r"^--- FAIL", output, re.M)), len(re.findall(r"^ok\s", output, re.M))  # go
-    if fails or oks:
-        return oks, fails
-    return None
 
 
 def _git(workspace: Path, *args: str) -> str | None:
@@ -104,9 +82,12 @@ class SessionSummary:
         name, args, output = call.get("tool"), call.get("arguments") or {}, obs.get("output", "")
         if name in ("write_file", "edit_file") and obs.get("ok") and args.get("path") not in self.touched:
             self.touched.append(str(args.get("path")))
-        if name != "run_command":
+        if name == "run_tests" and output.startswith("$ "):
+            command = output[2:].split("\n", 1)[0]  # the test command the tool chose
+        elif name == "run_command":
+            command = str(args.get("command", ""))
+        else:
             return
-        command = str(args.get("command", ""))
         second = output.split("\n", 2)[1] if output.count("\n") >= 1 else ""
         m = EXIT.match(second)
         code = int(m.group(1)) if m and m.group(1) is not None else None

@@ -143,6 +143,17 @@ class Settings:
     """Key for context7 (``CONTEXT7_API_KEY``); from the environment or config only. Never logged."""
     context7_chars: int = 256
     """Characters of each context7 passage kept before it enters the prompt."""
+    rl: bool = True
+    """Learn which tool helps: before each step a bandit suggests a tool (shown, and given to the model as a
+    hint once it has evidence); each step's outcome is scored and the policy is kept in
+    ``<state_dir>/rl_state.json``, with reward events in ``rl_events.jsonl``. ``--no-rl`` turns it off."""
+    rl_epsilon: float = 0.05
+    """How often the bandit suggests a random tool to keep exploring (0 to 1). Exploring suggestions are
+    shown to the user but never given to the model as hints."""
+    rl_hint: bool = True
+    """Give the model the bandit's suggestion as a hint (when it has evidence); off: only show it."""
+    rl_cooldowns: tuple[str, ...] = ("index=300", "emb_index=600")
+    """``TOOL=SECONDS``: heavy tools are not suggested again within this time of their last run."""
     env_allow: str = ""
     """Comma-separated names of secret-looking environment variables that commands may see."""
 
@@ -152,6 +163,19 @@ class Settings:
         data["api_key"] = "***" if self.api_key else ""
         data["context7_api_key"] = "***" if self.context7_api_key else ""
         return data
+
+    def cooldowns(self) -> dict[str, float]:
+        """``rl_cooldowns`` as seconds per tool."""
+        out = {}
+        for item in self.rl_cooldowns:
+            name, sep, seconds = item.partition("=")
+            try:
+                out[name.strip()] = float(seconds)
+            except ValueError:
+                sep = ""
+            if not sep or not name.strip():
+                raise ConfigError(f"rl_cooldowns: {item!r} is not TOOL=SECONDS, e.g. index=300")
+        return out
 
     @property
     def workspace_path(self) -> Path:
@@ -290,6 +314,9 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{name} must be at least 1")
     if s.repeat_limit < 2:
         raise ConfigError("repeat_limit must be at least 2")
+    if not 0.0 <= s.rl_epsilon <= 1.0:
+        raise ConfigError("rl_epsilon must be between 0 and 1")
+    s.cooldowns()
     if s.ollama_url and "://" not in s.ollama_url:
         s.ollama_url = f"http://{s.ollama_url}"  # OLLAMA_HOST is often written as host:port
     if not s.workspace_path.is_dir():

@@ -41,12 +41,14 @@ class BanditState:
     counts: dict[str, int] = field(default_factory=dict)
     reward_sums: dict[str, float] = field(default_factory=dict)
     steps: int = 0
+    last_run: dict[str, float] = field(default_factory=dict)
+    """When each tool with a cooldown last ran (seconds since the epoch)."""
 
     @classmethod
     def fresh(cls, arms: list[str], dim: int = DIM, alpha: float = 0.6) -> BanditState:
         identity = [[1.0 if i == j else 0.0 for j in range(dim)] for i in range(dim)]
         return cls(list(arms), dim, alpha, {a: [row[:] for row in identity] for a in arms},
-                   {a: [0.0] * dim for a in arms}, {a: 0 for a in arms}, {a: 0.0 for a in arms}, 0)
+                   {a: [0.0] * dim for a in arms}, {a: 0 for a in arms}, {a: 0.0 for a in arms}, 0, {})
 
     def ensure(self, arm: str) -> None:
         """A tool added since the state was saved starts with no knowledge."""
@@ -93,6 +95,16 @@ def scores(state: BanditState, x) -> dict[str, tuple[float, float]]:
     return out
 
 
+def on_cooldown(state: BanditState, cooldowns: dict[str, float], now: float) -> dict[str, float]:
+    """Seconds left for each tool still on its cooldown (heavy tools are not suggested again too soon)."""
+    left = {}
+    for tool, seconds in cooldowns.items():
+        remaining = state.last_run.get(tool, float("-inf")) + seconds - now
+        if remaining > 0:
+            left[tool] = remaining
+    return left
+
+
 def choose(state: BanditState, x, rng, epsilon: float = 0.05, unavailable: frozenset[str] = frozenset()) -> tuple[str, str]:
     """The tool to suggest, and why. ``rng`` is a seeded ``random.Random``; tools in ``unavailable``
     (on cooldown, not in this session's toolset) are never chosen."""
@@ -118,7 +130,7 @@ def update(state: BanditState, arm: str, x, reward: float) -> BanditState:
     a_inv = a_inv - np.outer(ax, ax) / (1.0 + float(x @ ax))  # Sherman-Morrison: (A + x x^T)^-1
     b = np.asarray(state.b[arm]) + reward * x
     new = BanditState(list(state.arms), state.dim, state.alpha, dict(state.a_inv), dict(state.b),
-                      dict(state.counts), dict(state.reward_sums), state.steps + 1)
+                      dict(state.counts), dict(state.reward_sums), state.steps + 1, dict(state.last_run))
     new.a_inv[arm] = a_inv.tolist()
     new.b[arm] = b.tolist()
     new.counts[arm] = state.counts.get(arm, 0) + 1

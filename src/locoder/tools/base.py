@@ -41,6 +41,9 @@ class ToolContext:
     """Where commands run; None: unconfined (tests of logic only)."""
     knowledge: Any = None
     """The session's ``locoder.knowledge.Knowledge`` (memory, docs, context7); None: those tools say so."""
+    planner: Any = None
+    """``planner(task) -> str``: what is known for planning a task (memories, docs, repo map, code hits,
+    log events); None: the plan tool says it is not available."""
 
     @property
     def network_allowed(self) -> bool:

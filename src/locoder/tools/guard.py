@@ -91,6 +91,8 @@ class GuardedToolBox:
     policy: ToolPolicy
     approver: Approver | None = None
     always: set[str] = field(default_factory=set)
+    _asked: str = field(default="", repr=False)
+    """The user's answer for the call being checked (empty: they were not asked)."""
 
     @property
     def tools(self) -> dict[str, Any]:
@@ -104,10 +106,13 @@ class GuardedToolBox:
         return self.inner.names()
 
     def execute(self, call: ToolCall) -> ToolResult:
+        self._asked = ""
         refusal = self.check(call)
         if refusal:
-            return ToolResult(call, f"Refused: {refusal}", ok=False)
-        return self.inner.execute(call)
+            return ToolResult(call, f"Refused: {refusal}", ok=False, approval="no" if self._asked else "")
+        result = self.inner.execute(call)
+        result.approval = "yes" if self._asked else ""
+        return result
 
     def check(self, call: ToolCall) -> str | None:
         """Why the call may not run, or None."""
@@ -128,6 +133,7 @@ class GuardedToolBox:
         if self.policy.approval == "never" or self.approver is None:
             return f"{call.name} needs the user's approval, and approval is set to never"
         answer = self.approver(call, preview(call, self.inner.context.workspace))
+        self._asked = answer
         if answer == "always":
             self.always.add(self._key(call))
             return None

@@ -117,3 +117,19 @@ def intel(ctx: ToolContext, question: str, max_results: int = 6) -> str:
     if not evidence:
         return "no evidence found in memory, documentation or code"
     return evidence_block(evidence, chars=500) + "".join(f"\n(note: {n})" for n in notes)
+
+
+@tool
+def plan(ctx: ToolContext, task: str) -> str:
+    """Gather what is known for a larger task before acting: memories, documentation, the files and
+    definitions that matter, code that matches, and errors in logs/. Then write your numbered steps.
+
+    Args:
+        task: The task to plan, in a sentence.
+    """
+    if ctx.planner is None:
+        raise ToolError("planning context is not available in this session")
+    found = ctx.planner(task)
+    if not found.strip():
+        return "nothing known about this task yet: look at the tree, then search the code"
+    return f"{found}\n\nNow write the steps (files to change, commands to run) and carry out the first one."

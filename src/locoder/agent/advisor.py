@@ -1,0 +1,184 @@
+"""The tool-suggesting bandit in the loop: before each model turn it suggests a tool (shown to the user, and
+given to the model as a hint once it has evidence), and when a task ends it scores each step
+(``learn/rewards.py``), updates the policy, saves it and appends one reward event per step.
+
+It is an event sink: it learns the task from the ``task`` event, each step's calls and outcomes from the
+``step`` records and the end from the ``result`` event, so the loop only has to ask it for advice.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from locoder.learn import bandit
+from locoder.learn.arguments import PATH, fill_arguments
+from locoder.learn.rewards import StepOutcome, step_rewards
+from locoder.learn.store import append_event, load_state, save_state
+from locoder.tools.tests import TEST_COMMAND, parse_test_counts
+
+NOT_SUGGESTED = frozenset({"final_answer"})
+LOG_ERROR = re.compile(rb"\b(ERROR|Error|error|Exception|Traceback|FATAL|panic|FAILED)\b")
+MIN_TRIES = 3
+"""A suggestion becomes a hint to the model once its tool has been tried this often..."""
+MIN_EXPECTED = 0.3
+"""...and is expected to earn at least this reward in the current context."""
+
+
+@dataclass
+class Suggestion:
+    tool: str
+    why: str
+    arguments: dict = field(default_factory=dict)
+    expected: float = 0.0
+    tries: int = 0
+    hint: bool = False
+    """Whether the model is told (the bandit has enough evidence for this tool)."""
+
+    def call(self) -> str:
+        return f"{self.tool}({json.dumps(self.arguments, ensure_ascii=False)})" if self.arguments else self.tool
+
+    def hint_text(self) -> str:
+        return (f"[Hint: in similar steps {self.tool} helped most (expected reward {self.expected:.2f} over "
+                f"{self.tries} tries); for example {self.call()}. Use it if it fits this step; otherwise "
+                f"choose the right tool.]")
+
+    def as_dict(self) -> dict:
+        return {"tool": self.tool, "why": self.why, "arguments": self.arguments, "expected": round(self.expected, 3),
+                "tries": self.tries, "hint": self.hint}
+
+
+def logs_have_errors(workspace: Path, tail_bytes: int = 65536, max_files: int = 20) -> bool:
+    """Whether the ends of the files in ``logs/`` mention an error (cheap: only their last 64 KB)."""
+    folder = workspace / "logs"
+    if not folder.is_dir():
+        return False
+    checked = 0
+    for path in sorted(folder.rglob("*")):
+        if checked >= max_files:
+            break
+        if not path.is_file():
+            continue
+        checked += 1
+        try:
+            with path.open("rb") as handle:
+                handle.seek(max(0, path.stat().st_size - tail_bytes))
+                if LOG_ERROR.search(handle.read()):
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+class ToolAdvisor:
+    """Suggests tools and learns from outcomes. State: ``<state_dir>/rl_state.json`` and ``rl_events.jsonl``."""
+
+    def __init__(self, state_dir: Path, tools: list[str], workspace: Path, *, epsilon: float = 0.05,
+                 cooldowns: dict[str, float] | None = None, hint: bool = True, session: str = "",
+                 seed: int | None = None, clock=time.time, notify=None) -> None:
+        self.state_dir, self.workspace = state_dir, workspace
+        self.arms = [t for t in tools if t not in NOT_SUGGESTED]
+        self.epsilon, self.hint, self.session, self.clock = epsilon, hint, session, clock
+        self.notify = notify or (lambda message: None)
+        self.cooldowns = {t: s for t, s in (cooldowns or {}).items() if s > 0}
+        self.state, self.warning = load_state(self.state_path, self.arms)
+        self.rng = random.Random(seed)
+        self._reset("")
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir / "rl_state.json"
+
+    @property
+    def events_path(self) -> Path:
+        return self.state_dir / "rl_events.jsonl"
+
+    def _reset(self, task: str) -> None:
+        self.task = task
+        self.outcomes: list[tuple[StepOutcome, object, str]] = []  # (outcome, features, suggested tool)
+        self.last_tool, self.last_ok = "", True
+        self.log_errors = logs_have_errors(self.workspace) if task else False
+        self.current: tuple[object, str] | None = None
+
+    def context(self) -> bandit.Context:
+        return bandit.Context(self.task, index_exists=(self.state_dir / "index" / "index.db").is_file(),
+                              last_tool=self.last_tool, last_ok=self.last_ok, error_in_logs=self.log_errors,
+                              files_mentioned=bool(PATH.search(self.task)))
+
+    def advise(self) -> Suggestion | None:
+        """The tool to suggest for the coming step (None before a task)."""
+        if not self.task:
+            return None
+        x = bandit.featurize(self.context(), self.state.dim)
+        cooling = bandit.on_cooldown(self.state, self.cooldowns, self.clock())
+        try:
+            tool, why = bandit.choose(self.state, x, self.rng, self.epsilon, frozenset(cooling))
+        except ValueError:
+            return None
+        self.current = (x, tool)
+        expected = bandit.scores(self.state, x)[tool][0]
+        tries = self.state.counts.get(tool, 0)
+        exploring = why.startswith("exploring")
+        if tries == 0:
+            why = "exploring (epsilon)" if exploring else "no experience yet"
+        elif cooling:
+            why += "; on cooldown: " + ", ".join(f"{t} {s:.0f}s" for t, s in sorted(cooling.items()))
+        arguments = fill_arguments(tool, self.task, lambda p: (self.workspace / p).is_file())
+        return Suggestion(tool, why, arguments, expected, tries,
+                          hint=self.hint and not exploring and tries >= MIN_TRIES and expected >= MIN_EXPECTED)
+
+    # -- sink -----------------------------------------------------------------------------------------------
+    def emit(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "task":
+            self._reset(str(event.get("task", "")))
+        elif kind == "step" and self.task:
+            self._step(event)
+        elif kind == "result" and self.task:
+            self._finish(str(event.get("status", "")), str(event.get("answer", "")))
+            self._reset("")
+
+    def _step(self, record: dict) -> None:
+        x, suggested = self.current or (bandit.featurize(self.context(), self.state.dim), "")
+        self.current = None
+        thought = str(record.get("thought") or "")
+        for call, obs in zip(record.get("calls") or [], record.get("observations") or []):
+            tool = call["tool"]
+            if tool in NOT_SUGGESTED:
+                continue
+            said = f"{thought}\n{json.dumps(call.get('arguments') or {}, ensure_ascii=False)}"
+            tests = None
+            if tool == "run_tests" or (tool == "run_command" and TEST_COMMAND.search(str(call["arguments"].get("command", "")))):
+                tests = parse_test_counts(obs["output"])
+            if tool in self.arms:
+                self.outcomes.append((StepOutcome(tool, obs["ok"], obs["output"], said, obs.get("approval", ""), tests),
+                                      x, suggested))
+            if tool in self.cooldowns and obs["ok"]:
+                self.state.last_run[tool] = self.clock()
+                self._save()
+            self.last_tool, self.last_ok = tool, bool(obs["ok"])
+
+    def _finish(self, status: str, answer: str) -> None:
+        if not self.outcomes:
+            return
+        rewards = step_rewards([o for o, _, _ in self.outcomes], self.task, status, answer)
+        for (outcome, x, suggested), (reward, parts) in zip(self.outcomes, rewards):
+            if outcome.tool not in self.state.a_inv:
+                self.state.ensure(outcome.tool)
+            self.state = bandit.update(self.state, outcome.tool, x, reward)
+            self._save()
+            append_event(self.events_path, {
+                "type": "reward", "session": self.session, "update": self.state.steps, "tool": outcome.tool,
+                "suggested": suggested, "followed": suggested == outcome.tool, "reward": reward, "parts": parts,
+                "status": status})
+        self.outcomes = []
+
+    def _save(self) -> None:
+        try:
+            save_state(self.state_path, self.state)
+        except OSError as exc:  # a full disk must not end the session; the next save writes it all
+            self.notify(f"could not save what the tool bandit learned to {self.state_path} ({exc.strerror})")

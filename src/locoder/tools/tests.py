@@ -1,0 +1,96 @@
+"""run_tests: find how the project runs its tests, run them in the sandbox, and report the counts."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+from locoder.exceptions import ToolError
+from locoder.tools.base import ToolContext, tool
+
+TEST_COMMAND = re.compile(r"\b(pytest|py\.test|unittest|(npm|yarn|pnpm)( run)? test|go test|cargo test|make (test|check)|"
+                          r"tox|nox|scripts/test|mvn test|gradle test|jest|vitest|ctest)\b")
+"""Commands that run tests (the session summary and the tool-suggesting bandit look for them)."""
+
+
+def parse_test_counts(output: str) -> tuple[int, int] | None:
+    """(passed, failed) from a test runner's output: pytest, unittest, cargo, go, jest/vitest."""
+    if m := re.search(r"test result: \w+\. (\d+) passed; (\d+) failed", output):  # cargo
+        return int(m.group(1)), int(m.group(2))
+    if m := re.search(r"Tests:\s+(?:(\d+) failed, )?(?:\d+ skipped, )?(\d+) passed", output):  # jest
+        return int(m.group(2)), int(m.group(1) or 0)
+    tail = output[-3000:]
+    passed = re.findall(r"(\d+) passed", tail)
+    failed = re.findall(r"(\d+) failed", tail)
+    errors = re.findall(r"(\d+) errors?\b", tail)
+    if passed or failed:
+        return int(passed[-1]) if passed else 0, (int(failed[-1]) if failed else 0) + (int(errors[-1]) if errors else 0)
+    if m := re.search(r"Ran (\d+) tests?.*?\n\n(OK|FAILED \((?:failures|errors)=(\d+))", output, re.S):  # unittest
+        failures = int(m.group(3) or 0)
+        return int(m.group(1)) - failures, failures
+    fails, oks = len(re.findall(r"^--- FAIL", output, re.M)), len(re.findall(r"^ok\s", output, re.M))  # go
+    if fails or oks:
+        return oks, fails
+    return None
+
+
+def _python(workspace: Path) -> str:
+    for candidate in (".venv/bin/python", "venv/bin/python"):
+        if (workspace / candidate).is_file():
+            return candidate
+    return "python3"
+
+
+def _has_make_target(makefile: Path, target: str) -> bool:
+    try:
+        return any(line.startswith(f"{target}:") for line in makefile.read_text(errors="replace").splitlines())
+    except OSError:
+        return False
+
+
+def detect_test_command(workspace: Path, target: str = "") -> str | None:
+    """The command that runs this project's tests (narrowed to ``target`` where the runner allows),
+    or None when no test setup is recognised."""
+    extra = f" {shlex.quote(target)}" if target else ""
+    package = workspace / "package.json"
+    if package.is_file():
+        try:
+            scripts = json.loads(package.read_text(errors="replace")).get("scripts") or {}
+        except ValueError:
+            scripts = {}
+        if "test" in scripts:
+            return f"npm test --silent{' -- ' + shlex.quote(target) if target else ''}"
+    if (workspace / "Cargo.toml").is_file():
+        return f"cargo test{extra}"
+    if (workspace / "go.mod").is_file():
+        return f"go test {shlex.quote(target) if target else './...'}"
+    python_markers = ("pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "setup.py", "conftest.py")
+    if any((workspace / m).is_file() for m in python_markers) or any(workspace.glob("test*/**/test_*.py")) \
+            or any(workspace.glob("test_*.py")):
+        return f"{_python(workspace)} -m pytest -q{extra}"
+    for makefile in ("Makefile", "makefile", "GNUmakefile"):
+        if _has_make_target(workspace / makefile, "test"):
+            return "make test"
+    return None
+
+
+@tool
+def run_tests(ctx: ToolContext, target: str = "") -> str:
+    """Run the project's tests (pytest, npm test, cargo test, go test or make test, whichever the project
+    uses) and show how many passed and failed, with the end of the output.
+
+    Args:
+        target: Only these tests, e.g. "tests/test_config.py" or a test name; empty: all of them.
+    """
+    command = detect_test_command(ctx.workspace, target)
+    if command is None:
+        raise ToolError("no test setup found (no pytest files, package.json test script, Cargo.toml, go.mod "
+                        "or make test); use run_command with the project's test command")
+    result = ctx.run(command)
+    counts = parse_test_counts(result.output)
+    head = f"$ {command}\n[{result.status}]"
+    if counts is not None:
+        head += f"\n{counts[0]} passed, {counts[1]} failed"
+    return f"{head}\n{result.output.strip() or '(no output)'}"
