@@ -37,6 +37,8 @@ from locoder.learn.store import save_state
 from locoder.tools import all_tools
 
 DATA = Path(__file__).parent / "data" / "tool_requests.jsonl"
+DESCRIPTIONS = {t.name: t.description for t in all_tools()}
+"""The prior every new tool starts from in the loop (its own description)."""
 CHECKPOINTS = (0, 50, 200, 500)
 FOLDS = 3
 SEEDS = (0, 1, 2)
@@ -76,12 +78,13 @@ def learning(rows: list[dict], arms: list[str]) -> tuple[dict, dict[int, bandit.
     held: dict[int, list[float]] = {c: [] for c in CHECKPOINTS}
     seen: dict[int, list[float]] = {c: [] for c in CHECKPOINTS}
     trained: dict[int, bandit.BanditState] = {}
+    hints: list[bool | None] = []
     for fold in range(FOLDS):
         test = [r for r, f in zip(rows, assignment) if f == fold]
         train = [r for r, f in zip(rows, assignment) if f != fold]
         for seed in SEEDS:
             rng = random.Random(seed * 100 + fold)
-            state = bandit.BanditState.fresh(arms)
+            state = bandit.with_prior(bandit.BanditState.fresh(arms), DESCRIPTIONS)
             done = 0
             for checkpoint in CHECKPOINTS:
                 while done < checkpoint:
@@ -95,9 +98,15 @@ def learning(rows: list[dict], arms: list[str]) -> tuple[dict, dict[int, bandit.
                     done += 1
                 held[checkpoint].append(accuracy(state, test, features))
                 seen[checkpoint].append(accuracy(state, train, features))
+            for row in test:
+                hint = hint_for(state, row)
+                hints.append(None if hint is None else hint.tool == row["tool"])
             if seed == SEEDS[0]:
                 trained[fold] = state
+    given = [h for h in hints if h is not None]
     return ({"held_out": {c: round(statistics.mean(v), 3) for c, v in held.items()},
+             "hint_given_500": round(len(given) / len(hints), 3),
+             "hint_right_500": round(sum(given) / len(given), 3) if given else None,
              "held_out_min": {c: round(min(v), 3) for c, v in held.items()},
              "seen": {c: round(statistics.mean(v), 3) for c, v in seen.items()},
              "chance": round(1 / len(arms), 3)}, trained)
@@ -210,6 +219,8 @@ def main() -> None:
     print("  N      held-out (min)     seen")
     for c in CHECKPOINTS:
         print(f"  {c:<5}  {learned['held_out'][c]:.3f} ({learned['held_out_min'][c]:.3f})     {learned['seen'][c]:.3f}")
+    print(f"  after 500, on held-out requests the loop's rule gives a hint for {learned['hint_given_500']:.0%} "
+          f"of them, and the hint is right for {learned['hint_right_500']}")
     c = report["cost"]
     print(f"cost: {c['updates_per_s']} updates/s, {c['suggestions_per_s']} suggestions/s, state file "
           f"{c['state_bytes'] / 1024:.0f} KiB ({c['arms']} tools x {c['dim']} features), saved in {c['save_ms']} ms")

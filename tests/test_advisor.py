@@ -279,7 +279,7 @@ def test_a_real_session_learns_and_rl_status_and_plot_show_it(shop, tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("suggested tool: ") == 4
     rewards = read_events(repo / ".locoder" / "rl_events.jsonl")
-    # Real pytest runs: failing, then passing after the edit.
+    # Real pytest runs: failing, then passing after the edit (same size, same second: no stale bytecode).
     assert [(e["tool"], e["reward"]) for e in rewards] == [("run_tests", 0.7), ("edit_file", 1.0), ("run_tests", 1.0)]
     assert rewards[1]["parts"]["tests_fixed"] == 0.5
     status = json.loads(locoder("rl", "status", "-w", str(repo), "--json", env_home=tmp_path).stdout)

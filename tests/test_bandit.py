@@ -75,7 +75,7 @@ def test_the_suggestion_learns_the_best_tool_for_each_kind_of_request():
     rng = random.Random(7)
     state = BanditState.fresh(TOOLS)
     hits = []
-    for _ in range(400):
+    for _ in range(500):
         best = rng.choice(sorted(KINDS))
         x = featurize(Context(rng.choice(KINDS[best]) + f" #{rng.randrange(1000)}"))
         arm, _ = choose(state, x, rng, epsilon=0.05)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from locoder.audit import read_audit_log
+from locoder.learn.store import read_events
 
 pytestmark = pytest.mark.e2e
 
@@ -56,6 +57,17 @@ def test_create_and_run_hello(repo):
     # After the first turn the server evaluates only the new tokens: the prompt prefix stays cached.
     later = [r["usage"] for r in records if r["type"] == "step" and r["step"] > 1]
     assert later and all(u["prompt_processed"] < u["prompt_tokens"] / 2 for u in later), json.dumps(later)
+    # The bandit suggested a tool before every step and scored every tool call when the task ended.
+    steps = [r for r in records if r["type"] == "step"]
+    assert all(r["suggestion"]["tool"] in tools_of(records) for r in steps)
+    used = [c["tool"] for r in steps for c in r.get("calls", []) if c["tool"] != "final_answer" and r.get("observations")]
+    rewards = read_events(repo / ".locoder" / "rl_events.jsonl")
+    assert [e["tool"] for e in rewards] == used and all(e["status"] == "submitted" for e in rewards)
+    assert all(e["parts"]["task_done"] == 0.3 for e in rewards) and "ok" in rewards[-1]["parts"]
+
+
+def tools_of(records):
+    return next(r for r in records if r["type"] == "session")["tools"]
 
 
 def test_answer_about_code_quotes_it(repo):

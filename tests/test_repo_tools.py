@@ -26,9 +26,9 @@ def call(b: ToolBox, name: str, **args):
     ({"package.json": json.dumps({"scripts": {"test": "jest"}})}, "npm test --silent"),
     ({"Cargo.toml": "[package]\nname='x'\n"}, "cargo test"),
     ({"go.mod": "module x\n"}, "go test ./..."),
-    ({"pyproject.toml": "[project]\nname='x'\n"}, "python3 -m pytest -q"),
-    ({"tests/test_a.py": "def test_a(): pass\n"}, "python3 -m pytest -q"),
-    ({".venv/bin/python": "", "setup.py": ""}, ".venv/bin/python -m pytest -q"),
+    ({"pyproject.toml": "[project]\nname='x'\n"}, "PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -q"),
+    ({"tests/test_a.py": "def test_a(): pass\n"}, "PYTHONDONTWRITEBYTECODE=1 python3 -m pytest -q"),
+    ({".venv/bin/python": "", "setup.py": ""}, "PYTHONDONTWRITEBYTECODE=1 .venv/bin/python -m pytest -q"),
     ({"Makefile": "build:\n\ttrue\ntest:\n\ttrue\n"}, "make test"),
     ({"package.json": json.dumps({"scripts": {"build": "tsc"}}), "README.md": "x"}, None),
 ])

@@ -25,7 +25,7 @@ NOT_SUGGESTED = frozenset({"final_answer"})
 LOG_ERROR = re.compile(rb"\b(ERROR|Error|error|Exception|Traceback|FATAL|panic|FAILED)\b")
 MIN_TRIES = 3
 """A suggestion becomes a hint to the model once its tool has been tried this often..."""
-MIN_EXPECTED = 0.3
+MIN_EXPECTED = 0.5
 """...and is expected to earn at least this reward in the current context."""
 
 
@@ -75,17 +75,20 @@ def logs_have_errors(workspace: Path, tail_bytes: int = 65536, max_files: int = 
 
 
 class ToolAdvisor:
-    """Suggests tools and learns from outcomes. State: ``<state_dir>/rl_state.json`` and ``rl_events.jsonl``."""
+    """Suggests tools and learns from outcomes. State: ``<state_dir>/rl_state.json`` and ``rl_events.jsonl``.
+    ``descriptions`` (tool name -> what it does) give tools new to the state their prior."""
 
     def __init__(self, state_dir: Path, tools: list[str], workspace: Path, *, epsilon: float = 0.05,
                  cooldowns: dict[str, float] | None = None, hint: bool = True, session: str = "",
-                 seed: int | None = None, clock=time.time, notify=None) -> None:
+                 seed: int | None = None, clock=time.time, notify=None,
+                 descriptions: dict[str, str] | None = None) -> None:
         self.state_dir, self.workspace = state_dir, workspace
         self.arms = [t for t in tools if t not in NOT_SUGGESTED]
         self.epsilon, self.hint, self.session, self.clock = epsilon, hint, session, clock
         self.notify = notify or (lambda message: None)
         self.cooldowns = {t: s for t, s in (cooldowns or {}).items() if s > 0}
-        self.state, self.warning = load_state(self.state_path, self.arms)
+        prior = {t: d for t, d in (descriptions or {}).items() if t in self.arms}
+        self.state, self.warning = load_state(self.state_path, self.arms, prior)
         self.rng = random.Random(seed)
         self._reset("")
 

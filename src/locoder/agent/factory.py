@@ -145,6 +145,7 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         advisor = ToolAdvisor(settings.state_path, toolbox.names(), settings.workspace_path,
                               epsilon=settings.rl_epsilon, cooldowns=settings.cooldowns(), hint=settings.rl_hint,
                               session=audit.session_id,
+                              descriptions={name: t.description for name, t in toolbox.tools.items()},
                               notify=lambda message: emit({"type": "warning", "message": message}))
     agent = Agent(model, toolbox, config, prompt, sinks=[audit, summary, *recorder, *sinks],
                   task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor)

@@ -13,9 +13,13 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-DIM = 64
-"""Hashed feature dimensions (the last one is a constant bias)."""
+DIM = 128
+"""Hashed feature dimensions (the last one is a constant bias). 128 rather than 64: fewer words share a
+bucket, which lifted accuracy on repeated requests from 0.30 to 0.50 after 500 interactions
+(bench/bench_rl.py)."""
 WORD = re.compile(r"[a-z_][a-z0-9_]{2,}")
+PRIOR_REWARD = 1.0
+"""What a tool's own description counts for before any real outcome (see ``with_prior``)."""
 
 
 @dataclass
@@ -36,8 +40,10 @@ class BanditState:
     dim: int = DIM
     alpha: float = 0.6
     """Width of the confidence bound: more exploration of tools with few observations."""
-    a_inv: dict[str, list[list[float]]] = field(default_factory=dict)
-    b: dict[str, list[float]] = field(default_factory=dict)
+    a_inv: dict = field(default_factory=dict)
+    """Per tool: the inverse of its design matrix (a numpy array, dim x dim)."""
+    b: dict = field(default_factory=dict)
+    """Per tool: the reward-weighted sum of its feature vectors (a numpy array)."""
     counts: dict[str, int] = field(default_factory=dict)
     reward_sums: dict[str, float] = field(default_factory=dict)
     steps: int = 0
@@ -46,16 +52,19 @@ class BanditState:
 
     @classmethod
     def fresh(cls, arms: list[str], dim: int = DIM, alpha: float = 0.6) -> BanditState:
-        identity = [[1.0 if i == j else 0.0 for j in range(dim)] for i in range(dim)]
-        return cls(list(arms), dim, alpha, {a: [row[:] for row in identity] for a in arms},
-                   {a: [0.0] * dim for a in arms}, {a: 0 for a in arms}, {a: 0.0 for a in arms}, 0, {})
+        state = cls([], dim, alpha)
+        for arm in arms:
+            state.ensure(arm)
+        return state
 
     def ensure(self, arm: str) -> None:
         """A tool added since the state was saved starts with no knowledge."""
+        import numpy as np
+
         if arm not in self.a_inv:
             self.arms.append(arm)
-            self.a_inv[arm] = [[1.0 if i == j else 0.0 for j in range(self.dim)] for i in range(self.dim)]
-            self.b[arm] = [0.0] * self.dim
+            self.a_inv[arm] = np.eye(self.dim)
+            self.b[arm] = np.zeros(self.dim)
             self.counts[arm] = 0
             self.reward_sums[arm] = 0.0
 
@@ -88,8 +97,8 @@ def scores(state: BanditState, x) -> dict[str, tuple[float, float]]:
 
     out = {}
     for arm in state.arms:
-        a_inv = np.asarray(state.a_inv[arm])
-        theta = a_inv @ np.asarray(state.b[arm])
+        a_inv = state.a_inv[arm]
+        theta = a_inv @ state.b[arm]
         mean = float(theta @ x)
         out[arm] = (mean, mean + state.alpha * float(np.sqrt(max(x @ a_inv @ x, 0.0))))
     return out
@@ -121,18 +130,31 @@ def choose(state: BanditState, x, rng, epsilon: float = 0.05, unavailable: froze
     return arm, f"expected reward {mean:.2f}, bound {bound:.2f}, tried {seen} times"
 
 
-def update(state: BanditState, arm: str, x, reward: float) -> BanditState:
-    """The state after ``arm`` earned ``reward`` in context ``x`` (a new state; the old one is unchanged)."""
+def update(state: BanditState, arm: str, x, reward: float, count: bool = True) -> BanditState:
+    """The state after ``arm`` earned ``reward`` in context ``x`` (a new state; the old one is unchanged).
+    ``count=False`` learns without counting a try (the prior)."""
     import numpy as np
 
-    a_inv = np.asarray(state.a_inv[arm])
+    a_inv = state.a_inv[arm]
     ax = a_inv @ x
-    a_inv = a_inv - np.outer(ax, ax) / (1.0 + float(x @ ax))  # Sherman-Morrison: (A + x x^T)^-1
-    b = np.asarray(state.b[arm]) + reward * x
     new = BanditState(list(state.arms), state.dim, state.alpha, dict(state.a_inv), dict(state.b),
                       dict(state.counts), dict(state.reward_sums), state.steps + 1, dict(state.last_run))
-    new.a_inv[arm] = a_inv.tolist()
-    new.b[arm] = b.tolist()
-    new.counts[arm] = state.counts.get(arm, 0) + 1
-    new.reward_sums[arm] = state.reward_sums.get(arm, 0.0) + reward
+    new.a_inv[arm] = a_inv - np.outer(ax, ax) / (1.0 + float(x @ ax))  # Sherman-Morrison: (A + x x^T)^-1
+    new.b[arm] = state.b[arm] + reward * np.asarray(x)
+    if count:
+        new.counts[arm] = state.counts.get(arm, 0) + 1
+        new.reward_sums[arm] = state.reward_sums.get(arm, 0.0) + reward
+    else:
+        new.steps = state.steps
     return new
+
+
+def with_prior(state: BanditState, descriptions: dict[str, str]) -> BanditState:
+    """A fresh tool starts knowing its own description: the words of what the tool does (and its name) count
+    as one request it served well, so the first suggestions already follow the words of the request. The
+    prior is not a try: counts, mean rewards and hints wait for real outcomes."""
+    for arm, text in descriptions.items():
+        if arm in state.a_inv and state.counts.get(arm, 0) == 0:
+            words = f"{arm.replace('_', ' ')} {text}"
+            state = update(state, arm, featurize(Context(words), state.dim), PRIOR_REWARD, count=False)
+    return state

@@ -4,61 +4,96 @@ be read is moved aside with a warning and learning starts over; it never stops a
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from locoder.learn.bandit import BanditState
 
-SCHEMA = 1
+SCHEMA = 2
+"""Schema of the state file. 2: the matrices are stored as base64 float32 (the upper triangle of each symmetric
+inverse), which keeps 24 tools x 128 features near 1 MB."""
+EVENTS_SCHEMA = 1
+"""Schema of each line of the events file."""
 
 
-def _round(value):
-    if isinstance(value, float):
-        return float(f"{value:.6g}")
-    if isinstance(value, list):
-        return [_round(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _round(v) for k, v in value.items()}
-    return value
+def _pack(array) -> str:
+    import numpy as np
+
+    return base64.b64encode(np.asarray(array, dtype="<f4").tobytes()).decode("ascii")
+
+
+def _unpack(text: str, size: int):
+    import numpy as np
+
+    values = np.frombuffer(base64.b64decode(text, validate=True), dtype="<f4").astype(np.float64)
+    if values.size != size:
+        raise ValueError(f"a stored array has {values.size} values, not {size}")
+    return values
 
 
 def save_state(path: Path, state: BanditState) -> None:
+    import numpy as np
+
     from locoder.atomic import write_atomic
 
-    write_atomic(path, json.dumps({"schema": SCHEMA, **_round(asdict(state))}, separators=(",", ":")))
+    upper = np.triu_indices(state.dim)
+    data = {"schema": SCHEMA, "arms": state.arms, "dim": state.dim, "alpha": state.alpha, "counts": state.counts,
+            "reward_sums": {a: round(v, 6) for a, v in state.reward_sums.items()}, "steps": state.steps,
+            "last_run": state.last_run,
+            "a_inv": {a: _pack(state.a_inv[a][upper]) for a in state.arms},
+            "b": {a: _pack(state.b[a]) for a in state.arms}}
+    write_atomic(path, json.dumps(data, separators=(",", ":")))
 
 
-def load_state(path: Path, arms: list[str]) -> tuple[BanditState, str]:
-    """The saved state (with any new tools added), or a fresh one; and a warning when the file was bad."""
+def _decode(data: dict) -> BanditState:
+    import numpy as np
+
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"schema {data.get('schema')!r}, this locoder reads {SCHEMA}")
+    dim = int(data["dim"])
+    upper = np.triu_indices(dim)
+    state = BanditState(list(data["arms"]), dim, float(data["alpha"]), counts=dict(data["counts"]),
+                        reward_sums=dict(data["reward_sums"]), steps=int(data["steps"]),
+                        last_run=dict(data.get("last_run", {})))
+    for arm in state.arms:
+        matrix = np.zeros((dim, dim))
+        matrix[upper] = _unpack(data["a_inv"][arm], len(upper[0]))
+        state.a_inv[arm] = matrix + np.triu(matrix, 1).T
+        state.b[arm] = _unpack(data["b"][arm], dim)
+        state.counts.setdefault(arm, 0)
+        state.reward_sums.setdefault(arm, 0.0)
+    return state
+
+
+def load_state(path: Path, arms: list[str], prior: dict[str, str] | None = None) -> tuple[BanditState, str]:
+    """The saved state (with any new tools added), or a fresh one; and a warning when the file was bad.
+    ``prior``: tool descriptions that new tools start from (``bandit.with_prior``)."""
+    from locoder.learn.bandit import with_prior
+
     if not path.exists():
-        return BanditState.fresh(arms), ""
+        return with_prior(BanditState.fresh(arms), prior or {}), ""
     try:
-        data = json.loads(path.read_text())
-        if data.pop("schema", None) != SCHEMA:
-            raise ValueError("unknown schema")
-        state = BanditState(**data)
-        for arm in state.arms:
-            if len(state.a_inv[arm]) != state.dim or len(state.b[arm]) != state.dim:
-                raise ValueError(f"the matrices of {arm} have the wrong size")
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+        state = _decode(json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         try:
             os.replace(path, aside)
         except OSError:
             pass
-        return BanditState.fresh(arms), f"the learned policy in {path.name} could not be read ({exc}); " \
-                                        f"moved to {aside.name}, learning starts over"
-    for arm in arms:
+        return with_prior(BanditState.fresh(arms), prior or {}), \
+            f"the learned policy in {path.name} could not be read ({exc}); moved to {aside.name}, learning starts over"
+    new = [arm for arm in arms if arm not in state.a_inv]
+    for arm in new:
         state.ensure(arm)
-    return state, ""
+    return with_prior(state, {a: d for a, d in (prior or {}).items() if a in new}), ""
 
 
 def append_event(path: Path, event: dict) -> None:
     """One line per event, written with a single append (concurrent sessions cannot interleave a line)."""
-    line = json.dumps({"schema": SCHEMA, "ts": round(time.time(), 3), **event}, separators=(",", ":")) + "\n"
+    line = json.dumps({"schema": EVENTS_SCHEMA, "ts": round(time.time(), 3), **event}, separators=(",", ":")) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:

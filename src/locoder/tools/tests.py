@@ -69,7 +69,9 @@ def detect_test_command(workspace: Path, target: str = "") -> str | None:
     python_markers = ("pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "setup.py", "conftest.py")
     if any((workspace / m).is_file() for m in python_markers) or any(workspace.glob("test*/**/test_*.py")) \
             or any(workspace.glob("test_*.py")):
-        return f"{_python(workspace)} -m pytest -q{extra}"
+        # No bytecode files: an edit within the same second that keeps the file's size would otherwise run
+        # the stale cached module (its check is mtime in seconds plus size).
+        return f"PYTHONDONTWRITEBYTECODE=1 {_python(workspace)} -m pytest -q{extra}"
     for makefile in ("Makefile", "makefile", "GNUmakefile"):
         if _has_make_target(workspace / makefile, "test"):
             return "make test"
