@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from locoder.agent.advisor import MIN_TRIES, ToolAdvisor, logs_have_errors
@@ -208,6 +209,27 @@ def test_a_corrupt_policy_is_moved_aside_and_learning_restarts(tmp_path):
     assert agent.run("list").ok
     assert list(state_dir.glob("rl_state.json.corrupt-*"))
     assert json.loads((state_dir / "rl_state.json").read_text())["counts"]["list_files"] == 1
+
+
+def test_two_sessions_in_one_workspace_add_up_their_learning(tmp_path):
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    first = ToolAdvisor(workspace / ".locoder", ["grep", "read_file"], workspace, seed=1)
+    second = ToolAdvisor(workspace / ".locoder", ["grep", "read_file"], workspace, seed=2)  # loaded at the same time
+    for advisor, tool in ((first, "grep"), (second, "read_file"), (first, "grep")):
+        advisor.emit({"type": "task", "task": "where is x"})
+        advisor.advise()
+        advisor.emit({"type": "step", "step": 1, "calls": [{"tool": tool, "arguments": {}}],
+                      "observations": [{"tool": tool, "ok": True, "output": "found"}]})
+        advisor.emit({"type": "result", "status": "submitted", "answer": "x"})
+    saved = ToolAdvisor(workspace / ".locoder", ["grep", "read_file"], workspace).state
+    assert saved.counts == {"grep": 2, "read_file": 1} and saved.steps == 3
+    expected = bandit.BanditState.fresh(["grep", "read_file"])
+    for tool in ("grep", "read_file", "grep"):
+        x = bandit.featurize(bandit.Context("where is x"), expected.dim)
+        expected = bandit.update(expected, tool, x, 0.7)
+    assert np.allclose(saved.a_inv["grep"], expected.a_inv["grep"], atol=1e-5)
+    assert np.allclose(saved.b["read_file"], expected.b["read_file"], atol=1e-5)
 
 
 def test_a_cancelled_task_still_saves_what_the_steps_showed(tmp_path):

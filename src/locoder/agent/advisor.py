@@ -18,7 +18,7 @@ from pathlib import Path
 from locoder.learn import bandit
 from locoder.learn.arguments import PATH, fill_arguments
 from locoder.learn.rewards import StepOutcome, step_rewards
-from locoder.learn.store import append_event, load_state, save_state
+from locoder.learn.store import append_event, load_state, locked, save_state
 from locoder.tools.tests import TEST_COMMAND, parse_test_counts
 
 NOT_SUGGESTED = frozenset({"final_answer"})
@@ -87,8 +87,8 @@ class ToolAdvisor:
         self.epsilon, self.hint, self.session, self.clock = epsilon, hint, session, clock
         self.notify = notify or (lambda message: None)
         self.cooldowns = {t: s for t, s in (cooldowns or {}).items() if s > 0}
-        prior = {t: d for t, d in (descriptions or {}).items() if t in self.arms}
-        self.state, self.warning = load_state(self.state_path, self.arms, prior)
+        self.prior = {t: d for t, d in (descriptions or {}).items() if t in self.arms}
+        self.state, self.warning = load_state(self.state_path, self.arms, self.prior)
         self.rng = random.Random(seed)
         self._reset("")
 
@@ -161,24 +161,37 @@ class ToolAdvisor:
                 self.outcomes.append((StepOutcome(tool, obs["ok"], obs["output"], said, obs.get("approval", ""), tests),
                                       x, suggested))
             if tool in self.cooldowns and obs["ok"]:
-                self.state.last_run[tool] = self.clock()
-                self._save()
+                with locked(self.state_path):
+                    self._reload()
+                    self.state.last_run[tool] = self.clock()
+                    self._save()
             self.last_tool, self.last_ok = tool, bool(obs["ok"])
 
     def _finish(self, status: str, answer: str) -> None:
         if not self.outcomes:
             return
         rewards = step_rewards([o for o, _, _ in self.outcomes], self.task, status, answer)
-        for (outcome, x, suggested), (reward, parts) in zip(self.outcomes, rewards):
-            if outcome.tool not in self.state.a_inv:
-                self.state.ensure(outcome.tool)
-            self.state = bandit.update(self.state, outcome.tool, x, reward)
-            self._save()
-            append_event(self.events_path, {
-                "type": "reward", "session": self.session, "update": self.state.steps, "tool": outcome.tool,
-                "suggested": suggested, "followed": suggested == outcome.tool, "reward": reward, "parts": parts,
-                "status": status})
+        with locked(self.state_path):
+            self._reload()
+            for (outcome, x, suggested), (reward, parts) in zip(self.outcomes, rewards):
+                if outcome.tool not in self.state.a_inv:
+                    self.state.ensure(outcome.tool)
+                self.state = bandit.update(self.state, outcome.tool, x, reward)
+                self._save()
+                append_event(self.events_path, {
+                    "type": "reward", "session": self.session, "update": self.state.steps, "tool": outcome.tool,
+                    "suggested": suggested, "followed": suggested == outcome.tool, "reward": reward,
+                    "parts": parts, "status": status})
         self.outcomes = []
+
+    def _reload(self) -> None:
+        """Take in what other sessions saved since this one loaded (updates add up, so nothing is lost)."""
+        if not self.state_path.exists():
+            return
+        state, warning = load_state(self.state_path, self.arms, self.prior)
+        if warning:
+            self.notify(warning)
+        self.state = state
 
     def _save(self) -> None:
         try:

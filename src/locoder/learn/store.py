@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from locoder.learn.bandit import BanditState
@@ -89,6 +90,21 @@ def load_state(path: Path, arms: list[str], prior: dict[str, str] | None = None)
     for arm in new:
         state.ensure(arm)
     return with_prior(state, {a: d for a, d in (prior or {}).items() if a in new}), ""
+
+
+@contextmanager
+def locked(path: Path):
+    """One session at a time changes the state file (an flock on ``<path>.lock``): each one re-reads the
+    state inside the lock and adds its own updates, so concurrent sessions in a workspace lose nothing."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def append_event(path: Path, event: dict) -> None:
