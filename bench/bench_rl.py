@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from locoder.agent.advisor import MIN_EXPECTED, MIN_TRIES, NOT_SUGGESTED, Suggestion
+from locoder.agent.advisor import NOT_SUGGESTED, Suggestion, earns_hint
 from locoder.learn import bandit
 from locoder.learn.arguments import PATH, fill_arguments
 from locoder.learn.store import save_state
@@ -159,7 +159,7 @@ def hint_for(state: bandit.BanditState, row: dict) -> Suggestion | None:
     x = bandit.featurize(context(row))
     tool, why = bandit.choose(state, x, random.Random(0), epsilon=0.0)
     expected, tries = bandit.scores(state, x)[tool][0], state.counts.get(tool, 0)
-    if tries < MIN_TRIES or expected < MIN_EXPECTED:
+    if not earns_hint(tries, expected):
         return None
     return Suggestion(tool, why, fill_arguments(tool, row["request"]), expected, tries, hint=True)
 

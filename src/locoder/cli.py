@@ -349,7 +349,10 @@ def cmd_rl(args: argparse.Namespace, console) -> int:
 
     if args.action == "config":
         return _rl_config(args, console)
-    state_dir = Path(args.workspace).resolve() / ".locoder"
+    from locoder.config import load_settings
+
+    settings = load_settings({"workspace": args.workspace})
+    state_dir = settings.state_path
     path = state_dir / "rl_state.json"
     if args.action == "reset":
         existed = path.exists()
@@ -367,10 +370,7 @@ def cmd_rl(args: argparse.Namespace, console) -> int:
             raise LocoderError("rl plot needs matplotlib: pip install 'locoder[plot]'") from None
         console.print(f"wrote {out} ({len(events)} reward events)")
         return 0
-    from locoder.config import load_settings
-
     state, warning = load_state(path, [])
-    settings = load_settings({"workspace": args.workspace})
     rows = [{"tool": a, "count": state.counts.get(a, 0),
              "mean_reward": round(state.reward_sums.get(a, 0.0) / state.counts[a], 3) if state.counts.get(a) else None}
             for a in state.arms]

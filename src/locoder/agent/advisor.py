@@ -15,11 +15,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from locoder.index.store import CodeIndex
 from locoder.learn import bandit
 from locoder.learn.arguments import PATH, fill_arguments
 from locoder.learn.rewards import StepOutcome, step_rewards
 from locoder.learn.store import append_event, load_state, locked, save_state
-from locoder.tools.tests import TEST_COMMAND, parse_test_counts
+from locoder.tools.tests import TEST_COMMAND, command_of, parse_test_counts
 
 NOT_SUGGESTED = frozenset({"final_answer"})
 LOG_ERROR = re.compile(rb"\b(ERROR|Error|error|Exception|Traceback|FATAL|panic|FAILED)\b")
@@ -27,6 +28,11 @@ MIN_TRIES = 3
 """A suggestion becomes a hint to the model once its tool has been tried this often..."""
 MIN_EXPECTED = 0.5
 """...and is expected to earn at least this reward in the current context."""
+
+
+def earns_hint(tries: int, expected: float) -> bool:
+    """Whether a suggestion has the evidence to be given to the model."""
+    return tries >= MIN_TRIES and expected >= MIN_EXPECTED
 
 
 @dataclass
@@ -108,7 +114,7 @@ class ToolAdvisor:
         self.current: tuple[object, str] | None = None
 
     def context(self) -> bandit.Context:
-        return bandit.Context(self.task, index_exists=(self.state_dir / "index" / "index.db").is_file(),
+        return bandit.Context(self.task, index_exists=CodeIndex(self.workspace).path.is_file(),
                               last_tool=self.last_tool, last_ok=self.last_ok, error_in_logs=self.log_errors,
                               files_mentioned=bool(PATH.search(self.task)))
 
@@ -132,7 +138,7 @@ class ToolAdvisor:
             why += "; on cooldown: " + ", ".join(f"{t} {s:.0f}s" for t, s in sorted(cooling.items()))
         arguments = fill_arguments(tool, self.task, lambda p: (self.workspace / p).is_file())
         return Suggestion(tool, why, arguments, expected, tries,
-                          hint=self.hint and not exploring and tries >= MIN_TRIES and expected >= MIN_EXPECTED)
+                          hint=self.hint and not exploring and earns_hint(tries, expected))
 
     # -- sink -----------------------------------------------------------------------------------------------
     def emit(self, event: dict) -> None:
@@ -154,9 +160,8 @@ class ToolAdvisor:
             if tool in NOT_SUGGESTED:
                 continue
             said = f"{thought}\n{json.dumps(call.get('arguments') or {}, ensure_ascii=False)}"
-            tests = None
-            if tool == "run_tests" or (tool == "run_command" and TEST_COMMAND.search(str(call["arguments"].get("command", "")))):
-                tests = parse_test_counts(obs["output"])
+            command = command_of(tool, call.get("arguments") or {}, obs["output"])
+            tests = parse_test_counts(obs["output"]) if command and TEST_COMMAND.search(command) else None
             if tool in self.arms:
                 self.outcomes.append((StepOutcome(tool, obs["ok"], obs["output"], said, obs.get("approval", ""), tests),
                                       x, suggested))
@@ -174,8 +179,6 @@ class ToolAdvisor:
         with locked(self.state_path):
             self._reload()
             for (outcome, x, suggested), (reward, parts) in zip(self.outcomes, rewards):
-                if outcome.tool not in self.state.a_inv:
-                    self.state.ensure(outcome.tool)
                 self.state = bandit.update(self.state, outcome.tool, x, reward)
                 self._save()
                 append_event(self.events_path, {

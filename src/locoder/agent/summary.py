@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from locoder.index.files import NOISE_DIRS
-from locoder.tools.tests import TEST_COMMAND, parse_test_counts
+from locoder.tools.tests import TEST_COMMAND, command_of, parse_test_counts
 
 EXIT = re.compile(r"^\[(?:exit code (-?\d+)|timed out)")
 FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+::\S+)|^--- FAIL: (\S+)|^test (\S+) \.\.\. FAILED", re.M)
@@ -82,11 +82,8 @@ class SessionSummary:
         name, args, output = call.get("tool"), call.get("arguments") or {}, obs.get("output", "")
         if name in ("write_file", "edit_file") and obs.get("ok") and args.get("path") not in self.touched:
             self.touched.append(str(args.get("path")))
-        if name == "run_tests" and output.startswith("$ "):
-            command = output[2:].split("\n", 1)[0]  # the test command the tool chose
-        elif name == "run_command":
-            command = str(args.get("command", ""))
-        else:
+        command = command_of(str(name), args, output)
+        if command is None:
             return
         second = output.split("\n", 2)[1] if output.count("\n") >= 1 else ""
         m = EXIT.match(second)

@@ -20,13 +20,20 @@ def _judged(event: dict) -> bool | None:
     return False if good else None
 
 
+def _stats(rewards: list[dict]) -> dict:
+    """Mean reward, share followed and suggestion accuracy of some reward events (None where undefined)."""
+    judged = [j for j in map(_judged, rewards) if j is not None]
+    return {"reward": sum(e["reward"] for e in rewards) / len(rewards) if rewards else None,
+            "followed": sum(bool(e.get("followed")) for e in rewards) / len(rewards) if rewards else None,
+            "accuracy": sum(judged) / len(judged) if judged else None, "judged": len(judged)}
+
+
 def totals(events: list[dict]) -> dict:
     rewards = [e for e in events if e.get("type") == "reward"]
-    judged = [j for j in map(_judged, rewards) if j is not None]
-    return {"steps": len(rewards),
-            "mean_reward": round(sum(e["reward"] for e in rewards) / len(rewards), 3) if rewards else None,
-            "followed": round(sum(bool(e.get("followed")) for e in rewards) / len(rewards), 3) if rewards else None,
-            "accuracy": round(sum(judged) / len(judged), 3) if judged else None, "judged": len(judged)}
+    stats = _stats(rewards)
+    rounded = {k: None if stats[k] is None else round(stats[k], 3) for k in ("reward", "followed", "accuracy")}
+    return {"steps": len(rewards), "mean_reward": rounded["reward"], "followed": rounded["followed"],
+            "accuracy": rounded["accuracy"], "judged": stats["judged"]}
 
 
 def curves(events: list[dict], window: int = 20) -> dict[str, list]:
@@ -34,12 +41,10 @@ def curves(events: list[dict], window: int = 20) -> dict[str, list]:
     rewards = [e for e in events if e.get("type") == "reward"]
     out: dict[str, list] = {"step": [], "reward": [], "followed": [], "accuracy": []}
     for i in range(len(rewards)):
-        recent = rewards[max(0, i + 1 - window): i + 1]
-        judged = [j for j in map(_judged, recent) if j is not None]
+        stats = _stats(rewards[max(0, i + 1 - window): i + 1])
         out["step"].append(i + 1)
-        out["reward"].append(sum(e["reward"] for e in recent) / len(recent))
-        out["followed"].append(sum(bool(e.get("followed")) for e in recent) / len(recent))
-        out["accuracy"].append(sum(judged) / len(judged) if judged else None)
+        for key in ("reward", "followed", "accuracy"):
+            out[key].append(stats[key])
     return out
 
 

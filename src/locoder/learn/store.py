@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from locoder.learn.bandit import BanditState
+from locoder.learn.bandit import BanditState, with_prior
 
 SCHEMA = 2
 """Schema of the state file. 2: the matrices are stored as base64 float32 (the upper triangle of each symmetric
@@ -72,8 +72,6 @@ def _decode(data: dict) -> BanditState:
 def load_state(path: Path, arms: list[str], prior: dict[str, str] | None = None) -> tuple[BanditState, str]:
     """The saved state (with any new tools added), or a fresh one; and a warning when the file was bad.
     ``prior``: tool descriptions that new tools start from (``bandit.with_prior``)."""
-    from locoder.learn.bandit import with_prior
-
     if not path.exists():
         return with_prior(BanditState.fresh(arms), prior or {}), ""
     try:

@@ -15,6 +15,16 @@ TEST_COMMAND = re.compile(r"\b(pytest|py\.test|unittest|(npm|yarn|pnpm)( run)? t
 """Commands that run tests (the session summary and the tool-suggesting bandit look for them)."""
 
 
+def command_of(tool: str, arguments: dict, output: str) -> str | None:
+    """The shell command a ``run_command`` or ``run_tests`` call ran (run_tests prints it first); None for
+    other tools."""
+    if tool == "run_command":
+        return str(arguments.get("command", ""))
+    if tool == "run_tests" and output.startswith("$ "):
+        return output[2:].split("\n", 1)[0]
+    return None
+
+
 def parse_test_counts(output: str) -> tuple[int, int] | None:
     """(passed, failed) from a test runner's output: pytest, unittest, cargo, go, jest/vitest."""
     if m := re.search(r"test result: \w+\. (\d+) passed; (\d+) failed", output):  # cargo
