@@ -1,4 +1,5 @@
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,16 @@ def test_grep_finds_lines_with_file_and_number(box):
     assert run(box, "grep", pattern=r"def \w+\(x\)").output == "calc.py:6:def scale(x):"
     assert "no matches" in run(box, "grep", pattern="zzz_not_there").output
     assert not run(box, "grep", pattern="(unclosed").ok
+
+
+@pytest.mark.parametrize("ripgrep", [True, False])
+def test_grep_in_one_file_names_the_file(box, monkeypatch, ripgrep):
+    # ripgrep leaves the file name out when given one file; the model then saw no matches at all.
+    if not ripgrep:
+        monkeypatch.setattr("locoder.index.search.shutil.which", lambda name: None)
+    elif shutil.which("rg") is None:
+        pytest.skip("ripgrep is not installed")
+    assert run(box, "grep", pattern=r"def scale", path="calc.py").output == "calc.py:6:def scale(x):"
 
 
 def test_grep_python_fallback_matches_ripgrep_format(box, monkeypatch):

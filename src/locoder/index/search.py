@@ -35,7 +35,7 @@ class Match:
 
 
 def _ripgrep(rg: str, pattern: str, target: str, glob: str, limit: int, cwd: Path) -> list[Match] | None:
-    cmd = [rg, "--line-number", "--no-heading", "--color", "never", "--max-columns", "300", "-e", pattern]
+    cmd = [rg, "--line-number", "--with-filename", "--no-heading", "--color", "never", "--max-columns", "300", "-e", pattern]
     for skipped in sorted(NOISE_DIRS):
         cmd += ["-g", f"!{skipped}/"]
     if glob:
