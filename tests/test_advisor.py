@@ -107,10 +107,14 @@ def agent_with(tmp_path, replies, approver=None, approval="auto", **advisor_args
     return agent, advisor, model, events
 
 
-def teach(advisor, tool, task, times, reward=1.0):
+def teach(advisor, tool, task, times, reward=1.0, followed=True):
+    """``times`` steps where ``tool`` earned ``reward`` at the start of ``task``; ``followed``: each time it was
+    the suggestion, taken."""
     x = bandit.featurize(bandit.Context(task), advisor.state.dim)
     for _ in range(times):
         advisor.state = bandit.update(advisor.state, tool, x, reward)
+        if followed:
+            bandit.record_hint(advisor.state, tool, "", reward > 0)
 
 
 def test_every_step_gets_a_suggestion_and_rewards_are_saved_after_the_task(tmp_path):
@@ -161,6 +165,36 @@ def test_no_hint_without_enough_evidence_or_when_hints_are_off(tmp_path):
     teach(advisor, "grep", "where is parse_config defined?", MIN_TRIES - 1)
     agent.run("where is parse_config defined?")
     assert "[Hint" not in model.requests[0]["messages"][-1].content
+
+
+def test_a_suggestion_that_was_wrong_in_this_state_is_not_given_to_the_model(tmp_path):
+    agent, advisor, model, events = agent_with(tmp_path, [
+        {"thought": "done", "tool": "final_answer", "arguments": {"answer": "x"}}], epsilon=0.0)
+    task = "where is parse_config defined?"
+    teach(advisor, "grep", task, MIN_TRIES, followed=False)  # good on average, never taken as a suggestion
+    bandit.record_hint(advisor.state, "grep", "", False)
+    bandit.record_hint(advisor.state, "grep", "", False)  # taken twice at the start of a task, both wrong
+    agent.run(task)
+    assert "[Hint" not in model.requests[0]["messages"][-1].content
+    suggestion = next(e for e in events if e["type"] == "suggestion")
+    assert suggestion["tool"] == "grep" and not suggestion["hint"]
+    # After a step with another tool, the record is another one: none yet, so still no hint.
+    assert not bandit.trusted(advisor.state, "grep", "read_file")
+
+
+def test_the_call_just_made_is_never_suggested(tmp_path):
+    agent, advisor, model, events = agent_with(tmp_path, [
+        {"thought": "read", "tool": "read_file", "arguments": {"path": "calc.py"}},
+        {"thought": "done", "tool": "final_answer", "arguments": {"answer": "x"}}], epsilon=0.0)
+    task = "what does calc.py do?"
+    teach(advisor, "read_file", task, 20)
+    x = bandit.featurize(bandit.Context(task, last_tool="read_file"), advisor.state.dim)
+    for _ in range(20):
+        advisor.state = bandit.update(advisor.state, "read_file", x, 1.0)
+    agent.run(task)
+    first, second = [e for e in events if e["type"] == "suggestion"]
+    assert first["tool"] == "read_file" and first["arguments"] == {"path": "calc.py"}
+    assert second["tool"] != "read_file", "the step just taken was suggested again"
 
 
 def test_heavy_tools_wait_for_their_cooldown(tmp_path):
@@ -272,10 +306,17 @@ def test_curves_judge_only_what_a_step_can_tell():
 
 # -- the commands -----------------------------------------------------------------------------------------
 def locoder(*args, cwd=None, env_home=None):
-    # python3 on PATH is this interpreter, which has pytest (run_tests runs `python3 -m pytest`)
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(env_home), "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "locoder", *args], capture_output=True, text=True, timeout=120,
                           env=env, cwd=cwd)
+
+
+def project_venv(repo: Path) -> None:
+    """The project's own Python (run_tests uses .venv/bin/python): this interpreter, which has pytest."""
+    python = repo / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
 
 
 @pytest.fixture
@@ -284,6 +325,7 @@ def shop(tmp_path):
     repo.mkdir()
     (repo / "calc.py").write_text("def add(a, b):\n    return a - b\n")
     (repo / "test_calc.py").write_text("from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n")
+    project_venv(repo)
     replies = tmp_path / "replies.json"
     replies.write_text(json.dumps([
         {"thought": "run the tests", "tool": "run_tests", "arguments": {}},

@@ -163,7 +163,7 @@ def test_each_task_gets_relevant_memories_and_docs_within_their_shares(tmp_path,
     agent.run("deploy the new release to staging")
     message = agent.messages[1].content
     extra = message.split("\n\n", 1)[1]
-    assert "Relevant memories from earlier sessions:\n- [note, " in extra and "#releases channel" in extra
+    assert "Past context from earlier sessions, for reference only (the task above is the one to do):\n- [note, " in extra and "#releases channel" in extra
     assert "coffee" not in extra, "an unrelated memory was injected"
     assert "Relevant documentation, for reference (not tools you can call):\n- docs/deploy.md#Deploying > Staging" in extra
     memories, docs, repo_map = extra.split("\n\n")

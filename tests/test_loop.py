@@ -110,12 +110,24 @@ def test_one_action_per_turn_by_default_and_more_when_allowed(repo):
 
 
 def test_long_observations_are_summarised(repo):
-    (repo / "big.txt").write_text("\n".join(f"line {i}" for i in range(5000)))
-    agent, model, _ = make_agent(repo, [action("read_file", path="big.txt"), action("final_answer", answer="ok")],
+    agent, model, _ = make_agent(repo, [action("run_command", command="seq 5000"), action("final_answer", answer="ok")],
                                  observation_summary_chars=1000)
-    agent.run("read big")
+    agent.run("count")
     obs = model.requests[1]["messages"][-1].content
-    assert len(obs) < 1300 and "characters omitted" in obs and "line 4999" in obs
+    assert len(obs) < 1300 and "characters omitted" in obs and "\n5000" in obs
+
+
+def test_read_file_keeps_its_promise_files_up_to_200_lines_arrive_whole(repo):
+    (repo / "mid.py").write_text("".join(f"value_{i} = {i}  # a line long enough to add up\n" for i in range(1, 181)))
+    (repo / "big.txt").write_text("\n".join(f"line {i}" for i in range(1, 5001)))
+    agent, model, _ = make_agent(repo, [action("read_file", path="mid.py"), action("read_file", path="big.txt"),
+                                        action("final_answer", answer="ok")], observation_summary_chars=1000)
+    agent.run("read them")
+    whole = model.requests[1]["messages"][-1].content
+    assert "omitted" not in whole and "mid.py (all 180 lines)" in whole and "value_90 = 90" in whole
+    big = model.requests[2]["messages"][-1].content
+    assert "big.txt (lines 1-200 of 5000; not shown: lines 201-5000)" in big and "line 200" in big
+    assert "line 201" not in big and "omitted" not in big
 
 
 def test_native_and_text_modes_send_tools_or_nothing(repo):

@@ -23,7 +23,7 @@ def test_the_planner_sees_the_map_code_memories_and_logs(repo, isolated_env):
     knowledge.remember("The scale factor must stay an integer.")
     context = planner.gather_context(settings, knowledge, "make scale in calc.py handle huge numbers")
     knowledge.close()
-    assert "Relevant memories" in context and "scale factor must stay an integer" in context
+    assert "Past context from earlier sessions" in context and "scale factor must stay an integer" in context
     assert "Repository map" in context and "def scale(x)" in context
     assert "Code that matches the task:\n- calc.py:" in context
     assert "Key events in logs/:" in context and "scale overflowed" in context

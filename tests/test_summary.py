@@ -43,18 +43,23 @@ def test_the_summary_says_what_was_asked_done_and_left(project, tmp_path):
         {"tool": "write_file", "arguments": {"path": "helpers.py", "content": "X = 1\nY = 2\n"}},
         {"tool": "run_command", "arguments": {"command": f"{sys.executable} -m pytest -q -p no:cacheprovider"}},
         {"tool": "run_command", "arguments": {"command": "sed -i 's/a + b/b + a/' calc.py && false"}},
-        {"tool": "final_answer", "arguments": {"answer": "done, one test still fails"}},
+        {"tool": "final_answer", "arguments": {"answer": "done"}},
+        {"tool": "final_answer", "arguments": {"answer": "done, one test still fails: test_more expects 2 + 2 == 5"}},
     ])
     text = out.stdout
-    assert out.returncode == 0, out.stderr
-    assert "asked    1. improve add  (submitted)" in text
+    # The first final answer is refused (files changed after a failing run); the second, saying why, ends the
+    # task unverified: exit code 1.
+    assert out.returncode == 1, out.stderr
+    assert "Not done yet: files changed since the last test run" in text
+    assert "asked    1. improve add  (unverified)" in text
     # Measured against the working tree when the session began: the earlier edit does not count.
     assert "changed  calc.py +2 -1; helpers.py +2 -0" in text  # the sed command counts too
     assert "commands 2 run, 0 ok; " in text and "`sed -i 's/a + b/b + a/' calc.py && false` exit 1" in text
     assert text.count("` exit 1") == 2  # the pytest run (its long interpreter path is cut) and sed
     assert "tests    1 passed, 1 failed" in text
     assert "next     1. Fix the 1 failing test(s): test_calc.py::test_more" in text
-    assert "2. Resolve the TODO/FIXME added at calc.py:2." in text
+    assert "2. The task \"improve add\" ended with tests failing; the model said: done, one test still fails" in text
+    assert "3. Resolve the TODO/FIXME added at calc.py:2." in text
     stored = list((project / ".locoder" / "sessions").glob("*.json"))
     assert len(stored) == 1
     data = json.loads(stored[0].read_text())

@@ -37,6 +37,14 @@ def _agent_options() -> argparse.ArgumentParser:
     g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: .locoder/logs/agent_audit.jsonl)")
     g.add_argument("--models-dir", default=S, metavar="DIR", help="where model files are kept (default: ~/.cache/locoder/models)")
     g.add_argument("--verbose", "-v", action="store_true", default=S, help="show whole observations and raw replies")
+    w = p.add_argument_group("workflows")
+    w.add_argument("--workflow", default=S, choices=["auto", "fix", "ask", "loop"],
+                   help="fix: the bug-fix harness; ask: answers from retrieved code; loop: free-form tools "
+                        "(default: auto, from the task)")
+    w.add_argument("--attempts", type=int, default=S, metavar="N",
+                   help="bug fixes: candidate repairs to try; the first that passes the tests is kept (default: 1)")
+    w.add_argument("--repair-form", default=S, choices=["function", "fenced", "search_replace", "diff"],
+                   help="bug fixes: how the model writes a repair (default: function)")
     k = p.add_argument_group("memory and documentation")
     k.add_argument("--no-memory", dest="memory", action="store_false", default=S,
                    help="neither remember tasks and answers nor recall memories with tasks")

@@ -19,19 +19,29 @@ class StepInterrupt(Exception):
 
 
 class Submitted(StepInterrupt):
-    """The model gave its final answer; the task ends successfully."""
+    """The model gave its final answer; the task ends (``status`` ``unverified`` when the model finished
+    although the tests still fail, saying why)."""
 
-    def __init__(self, answer: str) -> None:
+    def __init__(self, answer: str, status: str = "submitted") -> None:
         super().__init__(reason=answer)
         self.answer = answer
+        self.status = status
 
 
 class TaskFailed(StepInterrupt):
-    """The task ends unsuccessfully (limits, repeated calls, output that never parses)."""
+    """The task ends unsuccessfully; ``stop`` names why (``repeated``, ``unparseable``, ``max_steps``...), so
+    the summary can say what to do next."""
+
+    def __init__(self, *messages: Message, reason: str = "", stop: str = "failed") -> None:
+        super().__init__(*messages, reason=reason)
+        self.stop = stop
 
 
 class LimitsExceeded(TaskFailed):
     """The step limit was reached."""
+
+    def __init__(self, *messages: Message, reason: str = "") -> None:
+        super().__init__(*messages, reason=reason, stop="max_steps")
 
 
 class FormatError(StepInterrupt):

@@ -11,7 +11,8 @@ from locoder.messages import Message, ModelResponse
 @runtime_checkable
 class Model(Protocol):
     """A chat model. ``schema`` asks for output constrained to that JSON schema when the
-    backend supports it; ``tools`` offers native function calling."""
+    backend supports it; ``tools`` offers native function calling; ``temperature`` overrides the
+    configured sampling temperature for this request (the repair harness samples several candidates)."""
 
     name: str
 
@@ -21,6 +22,7 @@ class Model(Protocol):
         *,
         schema: dict[str, Any] | None = None,
         tools: list[dict[str, Any]] | None = None,
+        temperature: float | None = None,
     ) -> ModelResponse: ...
 
     def close(self) -> None: ...

@@ -108,8 +108,8 @@ class ToolAdvisor:
 
     def _reset(self, task: str) -> None:
         self.task = task
-        self.outcomes: list[tuple[StepOutcome, object, str]] = []  # (outcome, features, suggested tool)
-        self.last_tool, self.last_ok = "", True
+        self.outcomes: list[tuple[StepOutcome, object, str, str]] = []  # (outcome, features, suggested, previous)
+        self.last_tool, self.last_ok, self.last_arguments = "", True, None
         self.log_errors = logs_have_errors(self.workspace) if task else False
         self.current: tuple[object, str] | None = None
 
@@ -126,6 +126,11 @@ class ToolAdvisor:
         cooling = bandit.on_cooldown(self.state, self.cooldowns, self.clock())
         try:
             tool, why = bandit.choose(self.state, x, self.rng, self.epsilon, frozenset(cooling))
+            arguments = fill_arguments(tool, self.task, lambda p: (self.workspace / p).is_file())
+            if tool == self.last_tool and arguments == self.last_arguments:
+                # Never suggest the call just made: the model takes the hint and repeats itself.
+                tool, why = bandit.choose(self.state, x, self.rng, self.epsilon, frozenset(cooling) | {tool})
+                arguments = fill_arguments(tool, self.task, lambda p: (self.workspace / p).is_file())
         except ValueError:
             return None
         self.current = (x, tool)
@@ -136,16 +141,16 @@ class ToolAdvisor:
             why = "exploring (epsilon)" if exploring else "no experience yet"
         elif cooling:
             why += "; on cooldown: " + ", ".join(f"{t} {s:.0f}s" for t, s in sorted(cooling.items()))
-        arguments = fill_arguments(tool, self.task, lambda p: (self.workspace / p).is_file())
-        return Suggestion(tool, why, arguments, expected, tries,
-                          hint=self.hint and not exploring and earns_hint(tries, expected))
+        hint = self.hint and not exploring and earns_hint(tries, expected) and \
+            bandit.trusted(self.state, tool, self.last_tool)
+        return Suggestion(tool, why, arguments, expected, tries, hint=hint)
 
     # -- sink -----------------------------------------------------------------------------------------------
     def emit(self, event: dict) -> None:
         kind = event.get("type")
         if kind == "task":
             self._reset(str(event.get("task", "")))
-        elif kind == "step" and self.task:
+        elif kind == "step" and self.task and not event.get("harness"):
             self._step(event)
         elif kind == "result" and self.task:
             self._finish(str(event.get("status", "")), str(event.get("answer", "")))
@@ -164,22 +169,24 @@ class ToolAdvisor:
             tests = parse_test_counts(obs["output"]) if command and TEST_COMMAND.search(command) else None
             if tool in self.arms:
                 self.outcomes.append((StepOutcome(tool, obs["ok"], obs["output"], said, obs.get("approval", ""), tests),
-                                      x, suggested))
+                                      x, suggested, self.last_tool))
             if tool in self.cooldowns and obs["ok"]:
                 with locked(self.state_path):
                     self._reload()
                     self.state.last_run[tool] = self.clock()
                     self._save()
-            self.last_tool, self.last_ok = tool, bool(obs["ok"])
+            self.last_tool, self.last_ok, self.last_arguments = tool, bool(obs["ok"]), call.get("arguments") or {}
 
     def _finish(self, status: str, answer: str) -> None:
         if not self.outcomes:
             return
-        rewards = step_rewards([o for o, _, _ in self.outcomes], self.task, status, answer)
+        rewards = step_rewards([o for o, _, _, _ in self.outcomes], self.task, status, answer)
         with locked(self.state_path):
             self._reload()
-            for (outcome, x, suggested), (reward, parts) in zip(self.outcomes, rewards):
+            for (outcome, x, suggested, previous), (reward, parts) in zip(self.outcomes, rewards):
                 self.state = bandit.update(self.state, outcome.tool, x, reward)
+                if suggested and suggested == outcome.tool:
+                    bandit.record_hint(self.state, suggested, previous, reward > 0)
                 self._save()
                 append_event(self.events_path, {
                     "type": "reward", "session": self.session, "update": self.state.steps, "tool": outcome.tool,

@@ -37,6 +37,10 @@ class ConsoleView:
         elif kind == "suggestion":
             hint = "" if event.get("hint") else ", not given to the model"
             self.console.print(f"[dim]suggested tool: {escape(self._call(event))} ({escape(event['why'])}{hint})[/]")
+        elif kind == "localised":
+            self.console.print("[bold]likely places[/], best first:")
+            for line in event.get("candidates", []):
+                self.console.print(f"  [dim]{escape(line)}[/]", soft_wrap=True)
         elif kind == "warning":
             self.console.print(f"[yellow]warning: {escape(str(event['message']))}[/]")
 
@@ -47,7 +51,8 @@ class ConsoleView:
 
     def _step(self, event: dict[str, Any]) -> None:
         print_ = self.console.print
-        head = f"[bold cyan]step {event['step']}[/]"
+        phase = f" [magenta]{escape(event['phase'])}[/]" if event.get("phase") else ""
+        head = f"[bold cyan]step {event['step']}[/]{phase}"
         if event.get("thought"):
             print_(f"{head} [italic]{escape(event['thought'])}[/]")
         else:
@@ -56,6 +61,8 @@ class ConsoleView:
             print_(f"  [yellow]unusable reply: {escape(event['format_error'])}[/]")
             if self.verbose:
                 print_(f"  [dim]{escape(str(event.get('raw_output', ''))[:500])}[/]")
+        for cite in event.get("retrieved", []):
+            print_(f"  [dim]read {escape(cite)}[/]")
         for call, obs in zip(event.get("calls", []), event.get("observations", [])):
             args = ", ".join(f"{k}={v!r}"[:60] for k, v in call["arguments"].items())
             colour = "green" if obs["ok"] else "red"

@@ -9,10 +9,13 @@ from pathlib import Path
 
 from locoder import __version__
 from locoder.agent.advisor import ToolAdvisor
+from locoder.agent.finish import FinishGate
+from locoder.agent.fix import FixConfig
 from locoder.agent.knowledge import MemoryRecorder, TaskContext
 from locoder.agent.loop import Agent, AgentConfig
 from locoder.agent.plan import gather_context
 from locoder.agent.prompts import system_prompt
+from locoder.agent.router import TaskRouter
 from locoder.agent.summary import SessionSummary
 from locoder.audit import AuditLog
 from locoder.config import Settings
@@ -27,6 +30,7 @@ from locoder.sandbox import Sandbox, SandboxPolicy, landlock
 from locoder.sandbox.runners import bubblewrap, bubblewrap_works, resolve_runner
 from locoder.tools import ToolBox, ToolContext, all_tools, default_tools
 from locoder.tools.guard import Approver, GuardedToolBox, Rule, ToolPolicy
+from locoder.tools.tests import command_env, project_python
 
 
 def instructions(settings: Settings) -> str | None:
@@ -69,7 +73,7 @@ def build_sandbox(settings: Settings) -> Sandbox:
                           "(user namespaces are off); use --sandbox landlock or auto")
     if policy.runner == "landlock" and landlock.abi() < 1:
         raise ConfigError("sandbox = landlock, but this kernel has no Landlock (Linux 5.13+ with lsm=landlock)")
-    return Sandbox(settings.workspace_path, policy, env=dict(os.environ))
+    return Sandbox(settings.workspace_path, policy, env=command_env(os.environ))
 
 
 def tool_policy(settings: Settings, interactive: bool) -> ToolPolicy:
@@ -87,7 +91,7 @@ SMALL_MODEL_PARAMETERS = 3_000_000_000
 
 
 def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=None,
-                approver: Approver | None = None) -> Agent:
+                approver: Approver | None = None) -> TaskRouter:
     prepare_state(settings)
     custom = instructions(settings)
     audit = AuditLog(settings.audit_log_path)
@@ -123,7 +127,8 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     schemas = [t.openai_schema() for t in toolbox.tools.values()]
     notes = recent_notes(settings.state_path)
     prompt = system_prompt(schemas, settings.workspace_path, settings.max_actions_per_turn,
-                           notes=notes, instructions=custom)
+                           notes=notes, instructions=custom,
+                           python=project_python(settings.workspace_path, sandbox.env))
     config = AgentConfig(
         max_steps=settings.max_steps,
         max_actions_per_turn=settings.max_actions_per_turn,
@@ -147,7 +152,8 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
                               session=audit.session_id,
                               descriptions={name: t.description for name, t in toolbox.tools.items()},
                               notify=lambda message: emit({"type": "warning", "message": message}))
-    agent = Agent(model, toolbox, config, prompt, sinks=[audit, summary, *recorder, *sinks],
+    gate = FinishGate(toolbox, settings.workspace_path)
+    agent = Agent(model, gate, config, prompt, sinks=[audit, summary, gate, *recorder, *sinks],
                   task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor)
     agent.knowledge = knowledge
     agent.summary = summary
@@ -158,4 +164,8 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
                                                           "approval": toolbox.policy.approval}})
     if advisor is not None and advisor.warning:
         agent.emit({"type": "warning", "message": advisor.warning})
-    return agent
+    # Scripted replies are written for the loop; the harnesses run with them only when asked for.
+    workflow = "loop" if settings.workflow == "auto" and backend_kind(settings) == "scripted" else settings.workflow
+    fix = FixConfig(attempts=settings.attempts, form=settings.repair_form)
+    return TaskRouter(agent, settings.workspace_path, settings.state_path,
+                      project_python(settings.workspace_path, sandbox.env), workflow, fix)

@@ -14,6 +14,10 @@ from locoder.exceptions import LocoderError
 from locoder.knowledge import Knowledge
 
 CHARS_PER_TOKEN = 4
+KIND_MARGIN = {"user": 0.4, "answer": 0.15}
+"""How much closer than ``memory_min_score`` an earlier request (or answer) must be to come with a new task:
+one from the same project scores 0.55-0.72 against an unrelated new request with all-MiniLM-L6-v2, and the
+model took it up as the task; a note the user saved on purpose needs only the plain bar."""
 FAILURES = (OSError, sqlite3.Error, ValueError, LocoderError)
 """What a knowledge source may fail with; the task goes on without that source."""
 
@@ -59,12 +63,17 @@ class TaskContext:
             return ""
         lines, seen = [], set(self.known) | {" ".join(task.split()).lower()}
         for m in found:
+            # An earlier request is only context when it is nearly the same request: the model otherwise
+            # takes it up as the task.
+            if m.score < s.memory_min_score + KIND_MARGIN.get(m.kind, 0.0):
+                continue
             flat = " ".join(m.text.split()).lower()
             if flat in seen or any(flat in other or other in flat for other in seen if len(other) > 20):
                 continue
             seen.add(flat)
             lines.append(f"- [{m.kind}, {m.as_dict()['created'][:10]}] {_clip(m.text, 300)}")
-        return _fit("Relevant memories from earlier sessions:", lines, s.memory_tokens * CHARS_PER_TOKEN)
+        return _fit("Past context from earlier sessions, for reference only (the task above is the one to do):",
+                    lines, s.memory_tokens * CHARS_PER_TOKEN)
 
     def docs(self, task: str, local_found: bool, index) -> str:
         s = self.settings

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from locoder.agent.context import compact, summarise
 from locoder.exceptions import FormatError, LimitsExceeded, LocoderError, StepInterrupt, Submitted, TaskFailed
@@ -31,11 +32,13 @@ class AgentConfig:
 
 @dataclass
 class RunResult:
-    status: str  # submitted | failed | cancelled | error
+    status: str  # submitted | unverified | failed | cancelled | error
     answer: str
     steps: int
     usage: Usage
     seconds: float
+    stop: str = ""
+    """Why it ended: answer, max_steps, repeated, unparseable, no_repair, cancelled, error..."""
 
     @property
     def ok(self) -> bool:
@@ -43,7 +46,7 @@ class RunResult:
 
 
 class Agent:
-    def __init__(self, model: Model, toolbox: ToolBox | GuardedToolBox, config: AgentConfig, system: str,
+    def __init__(self, model: Model, toolbox: ToolBox | GuardedToolBox | Any, config: AgentConfig, system: str,
                  sinks: Iterable[EventSink] = (), task_context: Callable[[str], str] | None = None,
                  advisor: Advisor | None = None) -> None:
         self.model, self.toolbox, self.config, self.sinks = model, toolbox, config, list(sinks)
@@ -67,35 +70,38 @@ class Agent:
         for sink in self.sinks:
             sink.emit(event)
 
-    def run(self, task: str) -> RunResult:
-        extra = self.task_context(task) if self.task_context else ""
+    def run(self, task: str, evidence: str = "", announce: bool = True) -> RunResult:
+        """Work on ``task`` until it is done or stops. ``evidence`` (what a workflow found before handing the
+        task over) comes with it; ``announce=False`` when that workflow already emitted the task event."""
+        extra = "\n\n".join(p for p in (evidence, self.task_context(task) if self.task_context else "") if p)
         self.messages.append(Message("user", f"{task}\n\n{extra}" if extra else task))
-        self.emit({"type": "task", "task": task, "context_chars": len(extra)})
+        if announce:
+            self.emit({"type": "task", "task": task, "context_chars": len(extra)})
         self._reset_task_state()
         start, usage_before = time.monotonic(), Usage(**asdict(self.usage))
-        status, answer = "failed", ""
+        status, answer, stop = "failed", "", "failed"
         try:
             while True:
                 try:
                     self.step()
                 except Submitted as done:
-                    status, answer = "submitted", done.answer
+                    status, answer, stop = done.status, done.answer, "answer"
                     break
                 except TaskFailed as failure:
-                    answer = failure.reason
+                    answer, stop = failure.reason, failure.stop
                     self.messages.append(Message("user", f"[The task stopped: {failure.reason}]"))
                     break
                 except StepInterrupt as interrupt:
                     self.messages.extend(interrupt.messages)
         except KeyboardInterrupt:
-            status, answer = "cancelled", "cancelled by the user"
+            status, answer, stop = "cancelled", "cancelled by the user", "cancelled"
             self.messages.append(Message("user", "[The user interrupted the last step.]"))
         except LocoderError as exc:
-            status, answer = "error", str(exc)
+            status, answer, stop = "error", str(exc), "error"
         used = Usage(**asdict(self.usage))
         for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
             setattr(used, name, getattr(used, name) - getattr(usage_before, name))
-        result = RunResult(status, answer, self.steps, used, time.monotonic() - start)
+        result = RunResult(status, answer, self.steps, used, time.monotonic() - start, stop)
         self.emit({"type": "result", **asdict(result)})
         return result
 
@@ -141,7 +147,8 @@ class Agent:
             self._format_failures += 1
             record["format_error"] = exc.reason
             if self._format_failures > self.config.format_retries:
-                raise TaskFailed(reason=f"the model's output could not be used {self._format_failures} times in a row ({exc.reason})") from None
+                raise TaskFailed(reason=f"the model's output could not be used {self._format_failures} times in a row ({exc.reason})",
+                                 stop="unparseable") from None
             raise
         self._format_failures = 0
         record["thought"] = thought_of(response.content)
@@ -154,7 +161,9 @@ class Agent:
         for call in calls[:limit]:
             note = self._repeat_note(call)
             result = self.toolbox.execute(call)
-            text = summarise(result.output, self.config.observation_summary_chars)
+            tool = self.toolbox.tools.get(call.name)
+            whole = tool is not None and tool.whole and result.ok
+            text = result.output if whole else summarise(result.output, self.config.observation_summary_chars)
             record["observations"].append({"tool": call.name, "ok": result.ok, "output": text,
                                            "seconds": round(result.seconds, 3), "approval": result.approval})
             observations.append(f"Result of {call.render()}:\n{text}{note}")
@@ -168,7 +177,8 @@ class Agent:
         self._repeats = self._repeats + 1 if key == self._last_key else 1
         self._last_key = key
         if self._repeats >= self.config.repeat_limit:
-            raise TaskFailed(reason=f"the model made the same call {self._repeats} times in a row: {call.render()}")
+            raise TaskFailed(reason=f"the model made the same call {self._repeats} times in a row: {call.render()}",
+                             stop="repeated")
         if self._repeats == self.config.repeat_limit - 1:
             return "\n[You already made this exact call and got this result. Do not repeat it: take the next step or call final_answer.]"
         return ""

@@ -47,9 +47,11 @@ def system_prompt(
     max_actions: int = 1,
     notes: list[str] | None = None,
     instructions: str | None = None,
+    python: str = "",
 ) -> str:
-    """locoder's prompt; ``instructions`` replaces its own guidance, the tools and reply format stay."""
-    python = "python3" if shutil.which("python3") else "python"
+    """locoder's prompt; ``instructions`` replaces its own guidance, the tools and reply format stay.
+    ``python`` is the project's interpreter (``tools.tests.project_python``)."""
+    python = python or ("python3" if shutil.which("python3") else "python")
     intro = [
         f"You are locoder, a coding agent working in the repository at {workspace}.",
         "You complete the user's task by calling tools and reading their results, one step at a time.",

@@ -33,9 +33,22 @@ class Command:
 @dataclass
 class TestRun:
     command: str
-    passed: int
-    failed: int
+    passed: int | None
+    """None (with ``failed``): the run printed no counts (it did not collect, or it crashed)."""
+    failed: int | None
     failures: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+
+
+ADVICE = {
+    "max_steps": "Retry with a higher --max-steps, or split the task into smaller ones.",
+    "repeated": "The model repeated itself: name the file or function to change, or try --workflow fix or ask.",
+    "unparseable": "The model's replies could not be used: try --tool-mode constrained, or a larger model.",
+    "no_repair": "No repair passed the tests: retry with --attempts 3 (other functions, more samples), or "
+                 "point to the function in the task.",
+    "error": "Check the model backend (locoder doctor), then run the task again.",
+}
+"""What to do next after a task that stopped, by why it stopped (``RunResult.stop``); cancelled: nothing."""
 
 
 def _git(workspace: Path, *args: str) -> str | None:
@@ -67,13 +80,14 @@ class SessionSummary:
     def emit(self, event: dict) -> None:
         kind = event.get("type")
         if kind == "task":
-            self.tasks.append({"task": event.get("task", ""), "status": "running", "answer": ""})
+            self.tasks.append({"task": event.get("task", ""), "status": "running", "answer": "", "stop": ""})
         elif kind == "step":
             for call, obs in zip(event.get("calls", []), event.get("observations", [])):
                 self._tool(call, obs)
         elif kind == "result":
             if self.tasks:
-                self.tasks[-1].update(status=event.get("status", ""), answer=str(event.get("answer", ""))[:300])
+                self.tasks[-1].update(status=event.get("status", ""), answer=str(event.get("answer", ""))[:300],
+                                      stop=str(event.get("stop", "")))
             usage = event.get("usage") or {}
             self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
             self.completion_tokens += int(usage.get("completion_tokens") or 0)
@@ -90,10 +104,9 @@ class SessionSummary:
         code = int(m.group(1)) if m and m.group(1) is not None else None
         self.commands.append(Command(command, code))
         if TEST_COMMAND.search(command):
-            counts = parse_test_counts(output)
-            if counts is not None:
-                failures = [next(g for g in f if g) for f in FAILED_TEST.findall(output)]
-                self.tests.append(TestRun(command, counts[0], counts[1], failures[:10]))
+            counts = parse_test_counts(output) or (None, None)
+            failures = [next(g for g in f if g) for f in FAILED_TEST.findall(output)]
+            self.tests.append(TestRun(command, counts[0], counts[1], failures[:10], code))
 
     # -- summing up ------------------------------------------------------------------------------------------
     def changed_files(self) -> list[dict]:
@@ -152,10 +165,17 @@ class SessionSummary:
         if last_test and last_test.failed:
             names = f": {', '.join(last_test.failures[:3])}" if last_test.failures else ""
             steps.append(f"Fix the {last_test.failed} failing test(s){names} (last run: `{last_test.command}`).")
+        elif last_test and last_test.passed is None and last_test.exit_code != 0:
+            steps.append(f"The last test run (`{last_test.command[:80]}`) reported no results "
+                         f"(exit {last_test.exit_code}): the tests may not collect; run it and read its output.")
         for task in self.tasks:
-            if task["status"] not in ("submitted", "running"):
-                steps.append(f"The task \"{task['task'][:80]}\" ended {task['status']}: {task['answer'][:120]}. "
-                             "Retry it narrower, or with a higher --max-steps.")
+            if task["status"] == "unverified":
+                steps.append(f"The task \"{task['task'][:80]}\" ended with tests failing; the model said: "
+                             f"{task['answer'][:160]}")
+                break
+            if task["status"] not in ("submitted", "running", "cancelled"):
+                advice = ADVICE.get(task.get("stop", ""), "Retry it narrower, or give more detail.")
+                steps.append(f"The task \"{task['task'][:80]}\" ended {task['status']}: {task['answer'][:120]}. {advice}")
                 break
         todos = self._todos(files)
         if todos:
@@ -217,7 +237,11 @@ def render(data: dict) -> str:
                              for c in bad[:3]))
     if data["tests"]:
         last = data["tests"][-1]
-        lines.append(f"  tests    {last['passed']} passed, {last['failed']} failed (last run: `{last['command'][:60]}`)")
+        if last["passed"] is None:
+            code = "timed out" if last.get("exit_code") is None else f"exit {last['exit_code']}"
+            lines.append(f"  tests    no results from the last run (`{last['command'][:60]}`, {code})")
+        else:
+            lines.append(f"  tests    {last['passed']} passed, {last['failed']} failed (last run: `{last['command'][:60]}`)")
     tokens = data["tokens"]
     lines.append(f"  spent    {tokens['prompt']:,} prompt + {tokens['completion']:,} generated tokens, {data['seconds']:.1f} s")
     for i, step in enumerate(data["next_steps"], 1):

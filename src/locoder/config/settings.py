@@ -129,7 +129,8 @@ class Settings:
     memory_tokens: int = 200
     """Tokens of recalled memories sent with a task; 0: none (the ``recall`` tool still works)."""
     memory_min_score: float = 0.45
-    """Cosine similarity a memory needs to be sent with a task."""
+    """Cosine similarity a note needs to be sent with a task; an earlier answer needs 0.15 more, an earlier
+    request 0.4 more (nearly the same request), so the model does not take up an old task as the new one."""
     docs_dirs: tuple[str, ...] = ("docs",)
     """Documentation folders (relative to the workspace) for ``docs_lookup`` and automatic passages; the
     workspace's top-level README is always included."""
@@ -154,6 +155,16 @@ class Settings:
     """Give the model the bandit's suggestion as a hint (when it has evidence); off: only show it."""
     rl_cooldowns: tuple[str, ...] = ("index=300", "emb_index=600")
     """``TOOL=SECONDS``: heavy tools are not suggested again within this time of their last run."""
+    workflow: str = "auto"
+    """How tasks are worked on: ``fix`` (the bug-fix harness: reproduce with the tests, localise, one repair
+    at a time, validate), ``ask`` (questions answered from retrieved code), ``loop`` (the free-form tool loop),
+    or ``auto``: fix for reports of wrong behaviour in a Python project with tests, ask for questions, the loop
+    otherwise. The harnesses hand a task to the loop when they cannot work on it."""
+    attempts: int = 1
+    """Bug-fix harness: candidate repairs to try (other functions, then samples); the first that passes is kept."""
+    repair_form: str = "function"
+    """Bug-fix harness: how the model writes a repair: ``function`` (the whole function, JSON), ``fenced`` (the
+    whole function in a code block), ``search_replace`` or ``diff``."""
     env_allow: str = ""
     """Comma-separated names of secret-looking environment variables that commands may see."""
 
@@ -303,13 +314,15 @@ def _validate(s: Settings) -> None:
         "toolset": {"auto", "core", "all"},
         "mode": {"read-only", "workspace-write", "full-access"},
         "approval": {"", "ask", "auto", "never"},
+        "workflow": {"auto", "fix", "ask", "loop"},
+        "repair_form": {"function", "fenced", "search_replace", "diff"},
     }
     for name, allowed in choices.items():
         if getattr(s, name) not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(sorted(allowed))}, not {getattr(s, name)!r}")
     if s.context_window < 0:
         raise ConfigError("context_window must be 0 (automatic) or a number of tokens")
-    for name in ("max_steps", "max_actions_per_turn", "max_tokens", "format_retries"):
+    for name in ("max_steps", "max_actions_per_turn", "max_tokens", "format_retries", "attempts"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     if s.repeat_limit < 2:

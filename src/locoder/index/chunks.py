@@ -103,6 +103,27 @@ def _parser(module: str, entry: str):
     return Parser(Language(getattr(grammar, entry)()))
 
 
+def parse_errors(path: str, source: bytes) -> list[int] | None:
+    """Lines where tree-sitter finds a syntax error in ``source``; None when the language has no grammar here."""
+    dot = path.rfind(".")
+    spec = LANGUAGES.get(path[dot:].lower()) if dot >= 0 else None
+    parser = _parser(spec.module, spec.entry) if spec else None
+    if parser is None:
+        return None
+    root = parser.parse(source).root_node
+    if not root.has_error:
+        return []
+    lines: list[int] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            lines.append(node.start_point[0] + 1)
+        elif node.has_error:
+            stack.extend(node.children)
+    return sorted(set(lines)) or [root.start_point[0] + 1]
+
+
 def _one_line(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

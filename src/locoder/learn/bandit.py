@@ -49,6 +49,9 @@ class BanditState:
     steps: int = 0
     last_run: dict[str, float] = field(default_factory=dict)
     """When each tool with a cooldown last ran (seconds since the epoch)."""
+    hint_record: dict[str, list[int]] = field(default_factory=dict)
+    """Per ``tool|previous tool``: [times the suggestion was taken and the step earned a reward, times it
+    was taken]. A suggestion becomes a hint only where it has been right (``trusted``)."""
 
     @classmethod
     def fresh(cls, arms: list[str], dim: int = DIM, alpha: float = 0.6) -> BanditState:
@@ -138,7 +141,8 @@ def update(state: BanditState, arm: str, x, reward: float, count: bool = True) -
     a_inv = state.a_inv[arm]
     ax = a_inv @ x
     new = BanditState(list(state.arms), state.dim, state.alpha, dict(state.a_inv), dict(state.b),
-                      dict(state.counts), dict(state.reward_sums), state.steps + 1, dict(state.last_run))
+                      dict(state.counts), dict(state.reward_sums), state.steps + 1, dict(state.last_run),
+                      {k: list(v) for k, v in state.hint_record.items()})
     new.a_inv[arm] = a_inv - np.outer(ax, ax) / (1.0 + float(x @ ax))  # Sherman-Morrison: (A + x x^T)^-1
     new.b[arm] = state.b[arm] + reward * np.asarray(x)
     if count:
@@ -147,6 +151,27 @@ def update(state: BanditState, arm: str, x, reward: float, count: bool = True) -
     else:
         new.steps = state.steps
     return new
+
+
+HINT_MIN_TAKEN = 2
+HINT_MIN_RIGHT = 0.6
+
+
+def hint_key(tool: str, previous: str) -> str:
+    return f"{tool}|{previous or '-'}"
+
+
+def record_hint(state: BanditState, tool: str, previous: str, rewarded: bool) -> None:
+    """Count one step where the suggested ``tool`` was taken after ``previous``, and whether it earned a reward."""
+    record = state.hint_record.setdefault(hint_key(tool, previous), [0, 0])
+    record[0] += int(rewarded)
+    record[1] += 1
+
+
+def trusted(state: BanditState, tool: str, previous: str) -> bool:
+    """Whether suggesting ``tool`` after ``previous`` has been right often enough to tell the model."""
+    right, taken = state.hint_record.get(hint_key(tool, previous), [0, 0])
+    return taken >= HINT_MIN_TAKEN and right / taken >= HINT_MIN_RIGHT
 
 
 def with_prior(state: BanditState, descriptions: dict[str, str]) -> BanditState:

@@ -43,7 +43,7 @@ def save_state(path: Path, state: BanditState) -> None:
     upper = np.triu_indices(state.dim)
     data = {"schema": SCHEMA, "arms": state.arms, "dim": state.dim, "alpha": state.alpha, "counts": state.counts,
             "reward_sums": {a: round(v, 6) for a, v in state.reward_sums.items()}, "steps": state.steps,
-            "last_run": state.last_run,
+            "last_run": state.last_run, "hint_record": state.hint_record,
             "a_inv": {a: _pack(state.a_inv[a][upper]) for a in state.arms},
             "b": {a: _pack(state.b[a]) for a in state.arms}}
     write_atomic(path, json.dumps(data, separators=(",", ":")))
@@ -58,7 +58,8 @@ def _decode(data: dict) -> BanditState:
     upper = np.triu_indices(dim)
     state = BanditState(list(data["arms"]), dim, float(data["alpha"]), counts=dict(data["counts"]),
                         reward_sums=dict(data["reward_sums"]), steps=int(data["steps"]),
-                        last_run=dict(data.get("last_run", {})))
+                        last_run=dict(data.get("last_run", {})),
+                        hint_record={str(k): [int(v[0]), int(v[1])] for k, v in data.get("hint_record", {}).items()})
     for arm in state.arms:
         matrix = np.zeros((dim, dim))
         matrix[upper] = _unpack(data["a_inv"][arm], len(upper[0]))

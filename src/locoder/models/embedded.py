@@ -98,8 +98,9 @@ class EmbeddedModel:
         *,
         schema: dict[str, Any] | None = None,
         tools: list[dict[str, Any]] | None = None,
+        temperature: float | None = None,
     ) -> ModelResponse:
-        return self.client.query(messages, schema=schema, tools=tools)
+        return self.client.query(messages, schema=schema, tools=tools, temperature=temperature)
 
     def close(self) -> None:
         self.client.close()

@@ -63,8 +63,9 @@ class OllamaModel:
         *,
         schema: dict[str, Any] | None = None,
         tools: list[dict[str, Any]] | None = None,
+        temperature: float | None = None,
     ) -> ModelResponse:
-        options = {"num_ctx": self.config.context_window, "temperature": self.config.temperature,
+        options = {"num_ctx": self.config.context_window, "temperature": self.config.temperature if temperature is None else temperature,
                    "num_predict": self.config.max_tokens, **self.config.extra_options}
         body: dict[str, Any] = {"model": self.name, "messages": [m.to_wire() for m in messages],
                                 "stream": True, "options": options}

@@ -66,11 +66,12 @@ class OpenAICompatModel:
         *,
         schema: dict[str, Any] | None = None,
         tools: list[dict[str, Any]] | None = None,
+        temperature: float | None = None,
     ) -> ModelResponse:
         body: dict[str, Any] = {
             "model": self.resolve_model_name(),
             "messages": [m.to_wire() for m in messages],
-            "temperature": self.config.temperature,
+            "temperature": self.config.temperature if temperature is None else temperature,
             "max_tokens": self.config.max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},

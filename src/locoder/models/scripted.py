@@ -39,8 +39,9 @@ class ScriptedModel:
         *,
         schema: dict[str, Any] | None = None,
         tools: list[dict[str, Any]] | None = None,
+        temperature: float | None = None,
     ) -> ModelResponse:
-        self.requests.append({"messages": list(messages), "schema": schema, "tools": tools})
+        self.requests.append({"messages": list(messages), "schema": schema, "tools": tools, "temperature": temperature})
         if not self.replies:
             raise BackendError("the scripted model has no replies left")
         reply = self.replies.pop(0)

@@ -113,6 +113,7 @@ class TransformersModel:
         *,
         schema: dict[str, Any] | None = None,
         tools: list[dict[str, Any]] | None = None,
+        temperature: float | None = None,
     ) -> ModelResponse:
         # ``schema`` cannot be enforced here; the prompt already describes the JSON reply.
         start = time.monotonic()
@@ -124,7 +125,8 @@ class TransformersModel:
                 f"the prompt ({prompt_tokens} tokens) fills the context window ({self.config.context_window}); "
                 "raise --context-window or start a new session")
         limit = min(self.config.max_new_tokens, room)
-        text, generated, first = self._generate(inputs, limit, start)
+        text, generated, first = self._generate(inputs, limit, start,
+                                               self.config.temperature if temperature is None else temperature)
         return ModelResponse(
             content=text,
             finish_reason="length" if generated >= limit else "stop",
@@ -133,7 +135,7 @@ class TransformersModel:
             first_token_seconds=first,
         )
 
-    def _generate(self, inputs: Any, limit: int, start: float) -> tuple[str, int, float | None]:
+    def _generate(self, inputs: Any, limit: int, start: float, temperature: float) -> tuple[str, int, float | None]:
         transformers = self._transformers
         cancel = threading.Event()
 
@@ -142,7 +144,7 @@ class TransformersModel:
                 return cancel.is_set()
 
         streamer = transformers.TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        sampling = {"do_sample": True, "temperature": self.config.temperature} if self.config.temperature > 0 \
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 \
             else {"do_sample": False}
         result: dict[str, Any] = {}
 

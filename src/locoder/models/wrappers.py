@@ -29,8 +29,8 @@ class FoldSystemPrompt:
         self.name = inner.name
 
     def query(self, messages: Sequence[Message], *, schema: dict[str, Any] | None = None,
-              tools: list[dict[str, Any]] | None = None) -> ModelResponse:
-        return self.inner.query(fold_system(messages), schema=schema, tools=tools)
+              tools: list[dict[str, Any]] | None = None, temperature: float | None = None) -> ModelResponse:
+        return self.inner.query(fold_system(messages), schema=schema, tools=tools, temperature=temperature)
 
     def close(self) -> None:
         self.inner.close()

@@ -107,6 +107,9 @@ class Tool:
     parameters: dict[str, Any]
     func: Callable[..., str]
     types: dict[str, type] = field(default_factory=dict)
+    whole: bool = False
+    """The tool bounds its own output and it must reach the model whole (read_file's short files), so the
+    loop does not cut it to its head and tail."""
 
     def openai_schema(self) -> dict[str, Any]:
         return {
@@ -146,8 +149,15 @@ def _convert(tool_name: str, key: str, value: Any, kind: type) -> Any:
     return value
 
 
-def tool(func: Callable[..., str]) -> Tool:
-    """Turn a function whose first parameter is the ``ToolContext`` into a ``Tool``."""
+def tool(func: Callable[..., str] | None = None, *, whole: bool = False) -> Any:
+    """Turn a function whose first parameter is the ``ToolContext`` into a ``Tool`` (``@tool`` or
+    ``@tool(whole=True)``)."""
+    if func is None:
+        return lambda f: _make_tool(f, whole)
+    return _make_tool(func, whole)
+
+
+def _make_tool(func: Callable[..., str], whole: bool) -> Tool:
     hints = typing.get_type_hints(func)
     description, arg_help = _doc_args(inspect.getdoc(func) or "")
     properties: dict[str, Any] = {}
@@ -163,7 +173,7 @@ def tool(func: Callable[..., str]) -> Tool:
         if param.default is inspect.Parameter.empty and not nullable:
             required.append(param.name)
     parameters = {"type": "object", "properties": properties, "required": required}
-    return Tool(func.__name__, description, parameters, func, kinds)
+    return Tool(func.__name__, description, parameters, func, kinds, whole)
 
 
 class ToolBox:

@@ -3,6 +3,7 @@ with different whitespace; refuse when the block is missing or not unique."""
 
 from __future__ import annotations
 
+import ast
 import difflib
 
 from locoder.exceptions import ToolError
@@ -87,3 +88,34 @@ def unified_diff(before: str, after: str, name: str, max_lines: int = 60) -> str
     if len(diff) > max_lines:
         diff = diff[:max_lines] + [f"... [{len(diff) - max_lines} more diff lines]\n"]
     return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
+
+
+def syntax_error(path: str, text: str) -> str | None:
+    """The parser's message when ``text`` (the new content of ``path``) does not parse; None when it does or
+    when there is no parser for the language. Python is checked with ``ast``, JavaScript, TypeScript, Go,
+    Rust and Java with tree-sitter."""
+    if path.endswith((".py", ".pyi")):
+        try:
+            ast.parse(text, filename=path)
+        except SyntaxError as exc:
+            where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
+            shown = (exc.text or "").strip()
+            return f"{exc.msg} ({where})" + (f": {shown}" if shown else "")
+        except ValueError as exc:
+            return str(exc)
+        return None
+    from locoder.index.chunks import parse_errors
+
+    lines = parse_errors(path, text.encode("utf-8", "surrogateescape"))
+    if not lines:
+        return None
+    return "syntax error at line" + ("s " if len(lines) > 1 else " ") + ", ".join(map(str, lines[:5]))
+
+
+def refuse_broken(path: str, before: str | None, after: str) -> None:
+    """Refuse a change that leaves ``path`` unparseable when it parsed before (or is new)."""
+    error = syntax_error(path, after)
+    if error is None or (before is not None and syntax_error(path, before) is not None):
+        return
+    raise ToolError(f"not saved: the change would leave {path} with a syntax error: {error}. "
+                    "The file is unchanged; fix the code (indentation, brackets, quotes) and try again")

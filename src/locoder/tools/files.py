@@ -9,13 +9,14 @@ from locoder.atomic import write_atomic
 from locoder.exceptions import ToolError
 from locoder.index.files import NOISE_DIRS
 from locoder.tools.base import ToolContext, tool
-from locoder.tools.edit import apply_edit, unified_diff
+from locoder.tools.edit import apply_edit, refuse_broken, unified_diff
 from locoder.tools.paths import display, resolve_in_workspace
 
 # Folders no listing or search needs to show the model.
 SKIP_DIRS = NOISE_DIRS
 MAX_READ_BYTES = 2_000_000
-WHOLE_FILE_LINES = 200  # files this short are always shown whole
+WHOLE_FILE_LINES = 200  # files this short are always shown whole; longer ones 200 lines at a time
+MAX_LINE_CHARS = 400
 
 
 def _read_text(path: Path, shown: str) -> str:
@@ -57,14 +58,15 @@ def list_files(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
     return "\n".join(shown) + more
 
 
-@tool
+@tool(whole=True)
 def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int | None = None) -> str:
-    """Read a text file, with line numbers. Read a range of lines for large files.
+    """Read a text file, with line numbers. Files up to 200 lines are shown whole; for longer ones, at most
+    200 lines from start_line.
 
     Args:
         path: File path relative to the workspace.
         start_line: First line to show (1-based).
-        end_line: Last line to show (inclusive); omit to read to the end.
+        end_line: Last line to show (inclusive); omit to read on from start_line.
     """
     target = resolve_in_workspace(ctx.workspace, path)
     lines = _read_text(target, path).splitlines()
@@ -74,10 +76,10 @@ def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int | 
         # Small models ask for ranges that miss what they need; a short file is cheaper shown whole.
         start_line, end_line = 1, None
     first = max(start_line, 1)
-    last = min(end_line or len(lines), len(lines))
     if first > len(lines):
         raise ToolError(f"{path} has only {len(lines)} lines")
-    body = "\n".join(f"{n:>5}  {lines[n - 1]}" for n in range(first, last + 1))
+    last = min(end_line or len(lines), len(lines), first + WHOLE_FILE_LINES - 1)
+    body = "\n".join(f"{n:>5}  {_clip(lines[n - 1])}" for n in range(first, last + 1))
     if first == 1 and last == len(lines):
         return f"{path} (all {len(lines)} lines):\n{body}"
     rest = []
@@ -86,6 +88,11 @@ def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int | 
     if last < len(lines):
         rest.append(f"lines {last + 1}-{len(lines)}")
     return f"{path} (lines {first}-{last} of {len(lines)}; not shown: {' and '.join(rest)}):\n{body}"
+
+
+def _clip(line: str, limit: int = MAX_LINE_CHARS) -> str:
+    """A very long line (minified code, data) cut so one line cannot fill the context."""
+    return line if len(line) <= limit else f"{line[:limit]} ... [{len(line) - limit} more characters]"
 
 
 @tool
@@ -100,6 +107,7 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
     if target.is_dir():
         raise ToolError(f"{path} is a folder")
     before = _read_text(target, path) if target.exists() else None
+    refuse_broken(path, before, content)
     write_atomic(target, content)
     if before is None:
         return f"created {path} ({len(content.splitlines())} lines)"
@@ -123,5 +131,6 @@ def edit_file(ctx: ToolContext, path: str, search: str, replace: str) -> str:
     after = apply_edit(before, search, replace)
     if after == before:
         return f"{path}: the replacement is identical; nothing changed"
+    refuse_broken(path, before, after)
     write_atomic(target, after)
     return f"edited {path}:\n{unified_diff(before, after, path)}"

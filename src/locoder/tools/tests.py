@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from locoder.exceptions import ToolError
@@ -46,11 +49,42 @@ def parse_test_counts(output: str) -> tuple[int, int] | None:
     return None
 
 
-def _python(workspace: Path) -> str:
+def project_python(workspace: Path, env: Mapping[str, str] | None = None) -> str:
+    """The project's Python, as a command: its ``.venv`` or ``venv``, an active virtualenv, then the system's
+    ``python3`` (commands get a PATH without locoder's own ``bin``, see ``command_env``); never the virtualenv
+    locoder itself runs from, which has none of the project's packages."""
     for candidate in (".venv/bin/python", "venv/bin/python"):
         if (workspace / candidate).is_file():
             return candidate
+    env = os.environ if env is None else env
+    active = env.get("VIRTUAL_ENV", "")
+    if active and not _is_own_prefix(active) and (Path(active) / "bin" / "python").is_file():
+        return str(Path(active) / "bin" / "python")
     return "python3"
+
+
+def _is_own_prefix(prefix: str) -> bool:
+    """Whether ``prefix`` is the virtualenv locoder runs from."""
+    if sys.prefix == sys.base_prefix:
+        return False
+    try:
+        return os.path.realpath(prefix) == os.path.realpath(sys.prefix)
+    except OSError:
+        return False
+
+
+def command_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` for model-run commands: without locoder's own virtualenv on PATH or in ``VIRTUAL_ENV``, so
+    ``python3`` and ``pytest`` are the project's or the system's, not locoder's."""
+    out = dict(env)
+    if sys.prefix == sys.base_prefix:
+        return out
+    own = os.path.realpath(os.path.join(sys.prefix, "bin"))
+    folders = [f for f in out.get("PATH", "").split(os.pathsep) if f and os.path.realpath(f) != own]
+    out["PATH"] = os.pathsep.join(folders)
+    if out.get("VIRTUAL_ENV") and _is_own_prefix(out["VIRTUAL_ENV"]):
+        del out["VIRTUAL_ENV"]
+    return out
 
 
 def _has_make_target(makefile: Path, target: str) -> bool:
@@ -81,7 +115,7 @@ def detect_test_command(workspace: Path, target: str = "") -> str | None:
             or any(workspace.glob("test_*.py")):
         # No bytecode files: an edit within the same second that keeps the file's size would otherwise run
         # the stale cached module (its check is mtime in seconds plus size).
-        return f"PYTHONDONTWRITEBYTECODE=1 {_python(workspace)} -m pytest -q{extra}"
+        return f"PYTHONDONTWRITEBYTECODE=1 {project_python(workspace)} -m pytest -q{extra}"
     for makefile in ("Makefile", "makefile", "GNUmakefile"):
         if _has_make_target(workspace / makefile, "test"):
             return "make test"

@@ -1,0 +1,311 @@
+"""The bug-fix workflow: the harness does what a small model cannot plan, the model does one local step.
+
+1. Reproduce: run the project's tests (traced, to see which functions each test runs); when none fail, run
+   the task's example and ask the model for a test that reproduces the report, kept only if it fails now.
+2. Localise without the model: rank candidate functions (``repair.localise``).
+3. Repair: show the model the evidence and one whole function; take its reply in the configured form
+   (``repair.forms``); a result that does not parse goes back to it, never to disk.
+4. Validate: rerun the failing tests, then the whole suite; a repair stands only when the target tests pass
+   and nothing that passed before fails. Otherwise the failure goes back to the model once, then the file is
+   restored and the next attempt (another candidate, or a sample at a higher temperature) begins.
+
+Every command goes through the session's guarded tools (sandbox, approvals, audit); the workflow emits
+``task``, ``step`` and ``result`` events like the loop, so the summary, the audit log and the console see it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from locoder.agent.loop import Agent, RunResult
+from locoder.atomic import write_atomic
+from locoder.exceptions import LocoderError
+from locoder.index.files import workspace_files
+from locoder.messages import Message, ToolCall, Usage
+from locoder.repair import forms, prompts
+from locoder.repair.examples import examples
+from locoder.repair.failures import PYTEST_ARGS, Failure, TestReport, node_args, parse_pytest
+from locoder.repair.localise import Candidate, Definition, definitions, ochiai, project_definitions, rank
+from locoder.tools.edit import syntax_error, unified_diff
+
+TRACE_FILE = ".locoder-trace.json"
+"""Where the traced test run writes what each test ran (in the workspace: commands can write only there)."""
+REPRO_TEST = "test_locoder_repro.py"
+BROKEN_TEST = ("NameError", "ImportError", "ModuleNotFoundError", "SyntaxError", "IndentationError", "fixture '")
+
+
+@dataclass
+class FixConfig:
+    attempts: int = 1
+    """Candidate repairs to try (``--attempts``); the first that passes the tests is kept."""
+    form: str = "function"
+    """How the model writes a repair: ``function``, ``fenced``, ``search_replace`` or ``diff``."""
+    rounds: int = 2
+    """Model turns per attempt: the repair, then the same function again with the new failure."""
+    candidates: int = 3
+    """Functions tried in turn, best first (only those scoring at least half the best)."""
+    sample_temperature: float = 0.7
+    """Temperature for attempts after each candidate's first (which is greedy)."""
+    trace: bool = True
+    """Trace the test runs to rank functions by which tests run them (spectrum-based localisation)."""
+
+
+@dataclass
+class Reproduction:
+    report: TestReport | None
+    """The baseline run of the whole suite (None: no Python test setup)."""
+    targets: list[str] = field(default_factory=list)
+    """Test ids that must pass when the fault is fixed."""
+    evidence: prompts.Evidence = field(default_factory=lambda: prompts.Evidence([]))
+    spectrum: dict[str, list[int]] = field(default_factory=dict)
+    totals: list[int] = field(default_factory=lambda: [0, 0])
+
+
+class FixWorkflow:
+    def __init__(self, agent: Agent, workspace: Path, state_dir: Path, python: str, config: FixConfig) -> None:
+        self.agent, self.workspace, self.config, self.python = agent, workspace, config, python
+        self.harness = state_dir / "harness"
+        self.steps = 0
+        self._touched: dict[str, str] = {}
+        """Files this workflow changed, with their text before, restored unless a repair stands."""
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+    def _harness_path(self) -> str:
+        try:
+            return str(self.harness.relative_to(self.workspace))
+        except ValueError:
+            return str(self.harness)
+
+    def _tool(self, phase: str, name: str, **arguments) -> str:
+        """Run one tool through the session's guarded toolbox and record it as a step."""
+        self.steps += 1
+        call = ToolCall(name, arguments)
+        result = self.agent.toolbox.execute(call)
+        shown = result.output if len(result.output) <= 4000 else result.output[:2600] + "\n...\n" + result.output[-1300:]
+        self.agent.emit({"type": "step", "step": self.steps, "phase": phase, "harness": True,
+                         "calls": [{"tool": name, "arguments": arguments}],
+                         "observations": [{"tool": name, "ok": result.ok, "output": shown,
+                                           "seconds": round(result.seconds, 3), "approval": result.approval}]})
+        return result.output
+
+    def _ask(self, phase: str, messages: list[Message], schema: dict | None, temperature: float) -> str:
+        self.steps += 1
+        self.agent.emit({"type": "thinking", "step": self.steps, "transient": True})
+        response = self.agent.model.query(messages, schema=schema, temperature=temperature)
+        self.agent.usage.add(response.usage)
+        self.agent.emit({"type": "step", "step": self.steps, "phase": phase, "harness": True,
+                         "thought": forms.thought_of(response.content)[:300], "raw_output": response.content,
+                         "prompt_chars": sum(len(m.content) for m in messages), "usage": asdict(response.usage),
+                         "model_seconds": round(response.seconds, 3), "temperature": temperature})
+        return response.content
+
+    def _pytest(self, phase: str, args: str = "", trace: bool = False) -> tuple[TestReport, dict]:
+        env = "PYTHONDONTWRITEBYTECODE=1"
+        plugin = ""
+        if trace:
+            self._install_plugin()
+            env += f" PYTHONPATH={self._harness_path()}${{PYTHONPATH:+:$PYTHONPATH}} LOCODER_TRACE_OUT={TRACE_FILE}"
+            plugin = " -p locoder_trace"
+        output = self._tool(phase, "run_command", command=f"{env} {self.python} -m pytest{plugin} {PYTEST_ARGS} {args}".rstrip())
+        return parse_pytest(output), self._read_trace() if trace else {}
+
+    def _install_plugin(self) -> None:
+        source = (Path(__file__).parent.parent / "repair" / "trace_plugin.py").read_text(encoding="utf-8")
+        write_atomic(self.harness / "locoder_trace.py", source)
+
+    def _read_trace(self) -> dict:
+        path = self.workspace / TRACE_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        finally:
+            path.unlink(missing_ok=True)
+        return data if isinstance(data, dict) else {}
+
+    # -- 1. reproduce ---------------------------------------------------------------------------------------
+    def reproduce(self, task: str) -> Reproduction:
+        report, trace = self._pytest("reproduce", trace=self.config.trace)
+        repro = Reproduction(report, spectrum=dict(trace.get("functions") or {}),
+                             totals=list(trace.get("tests") or [0, 0]))
+        if report.failures:
+            repro.targets = report.failing_ids
+            repro.evidence = prompts.Evidence(report.failures)
+            return repro
+        example = next(iter(examples(task)), None)
+        if example is not None:
+            write_atomic(self.harness / "example.py", example.source)
+            output = self._tool("reproduce", "run_command",
+                                command=f"PYTHONDONTWRITEBYTECODE=1 {self.python} {self._harness_path()}/example.py")
+            repro.evidence = prompts.Evidence([], example.shown, output.split("\n", 2)[-1])
+        self._write_repro_test(task, repro)
+        return repro
+
+    def _write_repro_test(self, task: str, repro: Reproduction) -> None:
+        """Ask the model for a test of what the user expects; keep it when it fails now, as a real failure."""
+        request = prompts.repro_request(task, repro.evidence)
+        messages = [Message("system", prompts.REPRO_SYSTEM), Message("user", request)]
+        for temperature in (0.0, self.config.sample_temperature):
+            reply = self._ask("reproduce", messages, prompts.REPRO_SCHEMA, temperature)
+            try:
+                code = forms.code_of("function", reply)
+            except forms.RepairError:
+                continue
+            if syntax_error(REPRO_TEST, code) is not None:
+                continue
+            write_atomic(self.harness / REPRO_TEST, code.rstrip() + "\n")
+            report, trace = self._pytest("reproduce", f"{self._harness_path()}/{REPRO_TEST}", trace=self.config.trace)
+            real = [f for f in report.failures if f.kind == "failed"
+                    and not any(b in " ".join(f.error_lines) for b in BROKEN_TEST)]
+            if real and report.collected:
+                repro.targets = [f.nodeid for f in real]
+                repro.evidence = prompts.Evidence(real, repro.evidence.example, repro.evidence.example_output)
+                for key, (_, failed) in (trace.get("functions") or {}).items():
+                    repro.spectrum.setdefault(key, [0, 0])[1] += failed
+                repro.totals[1] += len(real)
+                return
+
+    # -- 2. localise ----------------------------------------------------------------------------------------
+    def localise(self, task: str, repro: Reproduction) -> list[Candidate]:
+        files = list(workspace_files(self.workspace))
+        defs = project_definitions(self.workspace, files)
+        spectrum = ochiai(repro.spectrum, repro.totals, defs) if repro.spectrum else {}
+        ranked = rank(defs, repro.evidence.failures, self.workspace, task, spectrum, k=self.config.candidates * 2)
+        if not ranked:
+            return []
+        best = ranked[0].score
+        return [c for c in ranked if c.score >= best / 2][: self.config.candidates]
+
+    # -- 3 and 4. repair and validate -------------------------------------------------------------------------
+    def _current(self, target: Definition) -> tuple[str, Definition]:
+        text = (self.workspace / target.path).read_text(encoding="utf-8")
+        found = [d for d in definitions(target.path, text) if d.qualname == target.qualname]
+        return text, (found[0] if found else target)
+
+    def _validate(self, repro: Reproduction) -> tuple[bool, str, TestReport | None]:
+        """Whether the repair stands, and if not the failure to show the model."""
+        args = node_args(repro.targets)
+        report, _ = self._pytest("validate", args)
+        still = [f for f in report.failures if f.nodeid in repro.targets] or \
+            ([] if report.collected else [Failure("collection", summary="the tests could not run")])
+        if still or not report.collected:
+            return False, "\n\n".join(prompts.failure_text(f, self.workspace) for f in still[:2]), report
+        suite, _ = self._pytest("validate")
+        before = set(repro.report.failing_ids) if repro.report else set()
+        broken = [f for f in suite.failures if f.nodeid not in before and f.nodeid not in repro.targets]
+        if broken or not suite.collected:
+            text = "\n\n".join(prompts.failure_text(f, self.workspace) for f in broken[:2]) or "the suite could not run"
+            return False, f"The target tests pass now, but tests that passed before fail:\n{text}", suite
+        return True, "", suite
+
+    def _apply(self, reply: str, target: Definition) -> str:
+        """Write the reply's repair of ``target``; return the problem to show the model, or ""."""
+        text, current = self._current(target)
+        try:
+            new = forms.new_text(self.config.form, reply, text, current)
+        except forms.RepairError as exc:
+            return f"That reply could not be used: {exc}."
+        if new == text:
+            return "That reply leaves the function unchanged; the tests still fail."
+        error = syntax_error(target.path, new)
+        if error:
+            return f"That code was not saved: it does not parse ({error})."
+        self._touched.setdefault(target.path, text)
+        output = self._tool("repair", "write_file", path=target.path, content=new)
+        if output.startswith("Error"):
+            return f"The change was not saved: {output}"
+        return ""
+
+    def _restore(self) -> None:
+        for path, text in self._touched.items():
+            write_atomic(self.workspace / path, text)
+        self._touched.clear()
+
+    def attempt(self, task: str, repro: Reproduction, candidate: Candidate, temperature: float) -> tuple[bool, str]:
+        target = candidate.definition
+        request = prompts.repair_request(task, repro.evidence, target, self.workspace, self.config.form)
+        messages = [Message("system", prompts.REPAIR_SYSTEM), Message("user", request)]
+        thought = ""
+        for round_ in range(self.config.rounds):
+            reply = self._ask("repair", messages, forms.FORMS[self.config.form].schema, temperature)
+            thought = forms.thought_of(reply)
+            problem = self._apply(reply, target)
+            if not problem:
+                ok, problem, _ = self._validate(repro)
+                if ok:
+                    return True, thought
+                problem = f"After that change the tests still fail.\n{problem}"
+            if round_ + 1 < self.config.rounds:
+                _, current = self._current(target)
+                messages += [Message("assistant", reply),
+                             Message("user", prompts.retry_request(problem, current, self.config.form))]
+        self._restore()
+        return False, thought
+
+    # -- the whole task -------------------------------------------------------------------------------------
+    def run(self, task: str) -> RunResult | None:
+        """Fix the task's fault; None when it cannot be reproduced (the caller hands the task to the loop)."""
+        start, before = time.monotonic(), Usage(**asdict(self.agent.usage))
+        self.agent.emit({"type": "task", "task": task, "workflow": "fix"})
+        status, answer = "failed", ""
+        self.stop = "no_repair"
+        try:
+            repro = self.reproduce(task)
+            candidates = self.localise(task, repro) if repro.targets else []
+            if not repro.targets or not candidates:
+                self.handover = self._handover_text(repro, candidates)
+                return None
+            self.agent.emit({"type": "localised", "candidates": [c.describe() for c in candidates]})
+            status, answer = self._repair(task, repro, candidates)
+        except KeyboardInterrupt:
+            status, answer, self.stop = "cancelled", "cancelled by the user", "cancelled"
+        except LocoderError as exc:
+            status, answer, self.stop = "error", str(exc), "error"
+        finally:
+            self._restore()
+        return self._finish(task, status, answer, start, before)
+
+    def _repair(self, task: str, repro: Reproduction, candidates: list[Candidate]) -> tuple[str, str]:
+        seen: set[str] = set()
+        for number in range(self.config.attempts):
+            candidate = candidates[number % len(candidates)]
+            key = candidate.definition.key
+            temperature = self.config.sample_temperature if key in seen else 0.0
+            seen.add(key)
+            text_before = (self.workspace / candidate.definition.path).read_text(encoding="utf-8")
+            ok, thought = self.attempt(task, repro, candidate, temperature)
+            if ok:
+                self._touched.clear()
+                self.stop = "answer"
+                after = (self.workspace / candidate.definition.path).read_text(encoding="utf-8")
+                diff = unified_diff(text_before, after, candidate.definition.path)
+                return "submitted", (f"Fixed {candidate.definition.qualname} in {candidate.definition.path}"
+                                     f"{': ' + thought if thought else ''}\n\n{diff}\n"
+                                     f"The {len(repro.targets)} failing test(s) pass now, and the whole suite passes "
+                                     f"as before ({self.python} -m pytest).")
+        tried = ", ".join(dict.fromkeys(c.definition.qualname for c in candidates[: self.config.attempts]))
+        return "failed", (f"no repair made the failing tests pass after {self.config.attempts} attempt(s) "
+                          f"(functions tried: {tried}); the files are as they were. Try --attempts 3 or more")
+
+    def _handover_text(self, repro: Reproduction, candidates: list[Candidate]) -> str:
+        parts = []
+        evidence = prompts.evidence_text(repro.evidence, self.workspace) if (repro.evidence.failures or
+                                                                           repro.evidence.example) else ""
+        if evidence:
+            parts.append("What running the project showed:\n" + evidence)
+        if candidates:
+            parts.append("Likely places: " + "; ".join(c.describe().split(" (score")[0] for c in candidates))
+        return "\n\n".join(parts)
+
+    def _finish(self, task: str, status: str, answer: str, start: float, before: Usage) -> RunResult:
+        used = Usage(**asdict(self.agent.usage))
+        for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
+            setattr(used, name, getattr(used, name) - getattr(before, name))
+        result = RunResult(status, answer, self.steps, used, time.monotonic() - start, self.stop)
+        # Follow-up questions in the same session see what was done.
+        self.agent.messages += [Message("user", task), Message("assistant", f"[{status}] {answer}")]
+        self.agent.emit({"type": "result", **asdict(result)})
+        return result

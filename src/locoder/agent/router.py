@@ -1,0 +1,61 @@
+"""Which workflow takes a task: the bug-fix harness, the question harness, or the free-form loop.
+
+The harnesses hand a task back to the loop when they cannot work on it (no tests that reproduce the report,
+nothing in the code index for the question), with what they found as evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from locoder.agent.ask import AskWorkflow
+from locoder.agent.fix import FixConfig, FixWorkflow
+from locoder.agent.loop import Agent, RunResult
+from locoder.tools.tests import detect_test_command
+
+WORKFLOWS = ("auto", "fix", "ask", "loop")
+FIX = re.compile(r"\b(fix(es|ed)?|bugs?|broken|breaks?|fail(s|ing|ed|ure)?|errors?|exceptions?|raises?|crash(es)?|"
+                 r"wrong|incorrect|regression|traceback|should (return|be|give|raise|not)|expected|instead of|"
+                 r"does(n't| not) work|not working)\b", re.I)
+QUESTION = re.compile(r"^\s*(what|which|where|why|how|who|when|does|do|is|are|can|could|explain|describe|"
+                      r"list|show me|tell me)\b", re.I)
+IMPERATIVE = re.compile(r"^\s*(please\s+)?(fix|add|create|write|implement|make|change|rename|refactor|remove|"
+                        r"delete|update|run|install|improve|correct|repair)\b", re.I)
+
+
+def route(task: str, workspace: Path) -> str:
+    """``fix``, ``ask`` or ``loop`` for a task, from its words and the project's test setup."""
+    text = task.strip()
+    if QUESTION.match(text) and not IMPERATIVE.match(text):
+        return "ask"
+    command = detect_test_command(workspace)
+    if FIX.search(text) and command is not None and " -m pytest" in command:
+        return "fix"
+    return "loop"
+
+
+class TaskRouter:
+    """Runs each task with the workflow that fits it; everything else is the agent's (``__getattr__``)."""
+
+    def __init__(self, agent: Agent, workspace: Path, state_dir: Path, python: str, workflow: str = "auto",
+                 fix: FixConfig | None = None) -> None:
+        self.agent, self.workspace, self.state_dir, self.python = agent, workspace, state_dir, python
+        self.workflow, self.fix_config = workflow, fix or FixConfig()
+
+    def __getattr__(self, name: str):
+        return getattr(self.agent, name)
+
+    def run(self, task: str) -> RunResult:
+        kind = route(task, self.workspace) if self.workflow == "auto" else self.workflow
+        if kind == "ask":
+            result = AskWorkflow(self.agent, self.workspace).run(task)
+            if result is not None:
+                return result
+        elif kind == "fix":
+            workflow = FixWorkflow(self.agent, self.workspace, self.state_dir, self.python, self.fix_config)
+            result = workflow.run(task)
+            if result is not None:
+                return result
+            return self.agent.run(task, evidence=getattr(workflow, "handover", ""), announce=False)
+        return self.agent.run(task)

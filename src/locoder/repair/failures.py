@@ -1,0 +1,137 @@
+"""What a pytest run says went wrong: the failing tests, their error lines and traceback frames.
+
+Pure functions over the text of ``pytest -q --tb=short -rfE``; nothing here runs anything.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+
+PYTEST_ARGS = "-q --tb=short -rfE -p no:cacheprovider --color=no"
+"""How the harness runs pytest: short tracebacks (one frame a line, parseable) and the summary of failures."""
+
+SECTION = re.compile(r"^_{3,} (.+?) _{3,}$", re.M)
+BANNER = re.compile(r"^={3,} (.+?) ={3,}$", re.M)
+SUMMARY_LINE = re.compile(r"^(FAILED|ERROR) (\S+?)(?: - (.*))?$", re.M)
+FRAME = re.compile(r"^([^\s:][^:\n]*\.py):(\d+): in (\S+)$", re.M)
+LAST_FRAME = re.compile(r"^([^\s:][^:\n]*\.py):(\d+): (\w+(?:Error|Exception|Warning|Exit)?\w*)$", re.M)
+WHERE = re.compile(r"where .*? = (?:<[^>]*>\.)?([A-Za-z_][\w.]*)\(")
+COUNTS = re.compile(r"(\d+) (passed|failed|errors?|skipped|xfailed|xpassed|deselected)")
+
+
+@dataclass
+class Frame:
+    path: str
+    line: int
+    function: str
+
+
+@dataclass
+class Failure:
+    """One failing test (or a file that failed to collect: ``kind == "error"``)."""
+
+    nodeid: str
+    kind: str = "failed"
+    summary: str = ""
+    """The one-line reason pytest printed in its short summary."""
+    text: str = ""
+    """The failure's section: the traceback and the ``E`` lines."""
+    frames: list[Frame] = field(default_factory=list)
+
+    @property
+    def test_file(self) -> str:
+        return self.nodeid.split("::", 1)[0]
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line[1:].strip() for line in self.text.splitlines() if line.startswith("E ")]
+
+    def called_names(self) -> list[str]:
+        """Names pytest's assertion rewriting shows as called (``where 3 = add(1, 2)``)."""
+        return [m.group(1).rsplit(".", 1)[-1] for m in WHERE.finditer(self.text)]
+
+
+@dataclass
+class TestReport:
+    failures: list[Failure]
+    counts: dict[str, int]
+    collected: bool
+    """False when pytest found nothing to run or stopped on a usage or internal error."""
+
+    @property
+    def failing_ids(self) -> list[str]:
+        return [f.nodeid for f in self.failures]
+
+    @property
+    def passed(self) -> int:
+        return self.counts.get("passed", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0) + self.counts.get("error", 0)
+
+
+def _sections(output: str) -> dict[str, str]:
+    """Failure sections by their title (``test_x``, ``TestA.test_b``, ``ERROR collecting t.py``)."""
+    banners = [(m.start(), m.group(1)) for m in BANNER.finditer(output)]
+    out: dict[str, str] = {}
+    matches = list(SECTION.finditer(output))
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(output)
+        later = [pos for pos, _ in banners if pos > m.end()]
+        if later and later[0] < end:
+            end = later[0]
+        out.setdefault(m.group(1).strip(), output[m.end():end].strip("\n"))
+    return out
+
+
+def _title(nodeid: str) -> str:
+    """The section title pytest gives a test id: ``t.py::A::test_b[1]`` -> ``A.test_b[1]``."""
+    parts = nodeid.split("::")
+    return ".".join(parts[1:]) if len(parts) > 1 else f"ERROR collecting {parts[0]}"
+
+
+def _frames(text: str) -> list[Frame]:
+    frames = [Frame(m.group(1), int(m.group(2)), m.group(3)) for m in FRAME.finditer(text)]
+    last = list(LAST_FRAME.finditer(text))
+    if last and (not frames or last[-1].start() > text.find(f"{frames[-1].path}:{frames[-1].line}: in ")):
+        m = last[-1]
+        frames.append(Frame(m.group(1), int(m.group(2)), ""))
+    return frames
+
+
+def parse_pytest(output: str) -> TestReport:
+    """The failing tests of a pytest run, in the order of its short summary."""
+    sections = _sections(output)
+    failures: list[Failure] = []
+    seen: set[str] = set()
+    for m in SUMMARY_LINE.finditer(output):
+        kind, nodeid, reason = m.group(1).lower(), m.group(2), (m.group(3) or "").strip()
+        if nodeid in seen:
+            continue
+        seen.add(nodeid)
+        text = sections.get(_title(nodeid), "")
+        if not text and kind == "error":
+            text = sections.get(f"ERROR at setup of {_title(nodeid)}", "")
+        failures.append(Failure(nodeid, "error" if kind == "error" else "failed", reason, text, _frames(text)))
+    tail = output[-2000:]
+    counts: dict[str, int] = {}
+    for number, word in COUNTS.findall(tail):
+        counts["error" if word.startswith("error") else word] = int(number)
+    collected = bool(counts) and "no tests ran" not in tail
+    return TestReport(failures, counts, collected)
+
+
+def node_args(nodeids: list[str]) -> str:
+    """Test ids as shell arguments."""
+    return " ".join(shlex.quote(n) for n in nodeids)
+
+
+def is_test_path(path: str) -> bool:
+    """Whether a file holds tests rather than the code under test."""
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+            or any(p in ("tests", "test", "testing") for p in parts[:-1]))

@@ -1,0 +1,168 @@
+"""The forms a repair can take, as pure functions: what the model is asked for, the JSON schema its reply is
+decoded under (or none, for a fenced block), and how the reply becomes the file's new text.
+
+- ``function``: the whole corrected function, as JSON ``{"thought", "code"}``;
+- ``fenced``: the whole corrected function in a fenced code block (no constraint on the reply);
+- ``search_replace``: one exact block of the function and its replacement, as JSON;
+- ``diff``: a unified diff of the function, as JSON.
+
+Every form ends in ``new_text``; a result that does not parse is refused (``tools.edit.syntax_error``).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import textwrap
+from dataclasses import dataclass
+
+from locoder.exceptions import ToolError
+from locoder.repair.localise import Definition, definitions
+from locoder.tools.edit import apply_edit, syntax_error  # noqa: F401  (the check every form's result gets)
+
+FENCE = re.compile(r"```[\w+-]*[ \t]*\n(.*?)(?:\n```|\Z)", re.S)
+
+
+class RepairError(ValueError):
+    """A reply that cannot be applied; the message goes back to the model."""
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    ask: str
+    """What the model is asked to write (the end of the prompt)."""
+    schema: dict | None
+
+
+FORMS = {
+    "function": Form("function", "Reply with JSON: {\"thought\": \"<what is wrong, in one sentence>\", "
+                     "\"code\": \"<the whole corrected function, from its def line to its last line>\"}.",
+                     {"type": "object", "properties": {"thought": {"type": "string"}, "code": {"type": "string"}},
+                      "required": ["thought", "code"]}),
+    "fenced": Form("fenced", "First say in one sentence what is wrong. Then write the whole corrected function, "
+                   "from its def line to its last line, in one ```python code block.", None),
+    "search_replace": Form("search_replace", "Reply with JSON: {\"thought\": \"<what is wrong>\", \"search\": "
+                           "\"<the exact lines of the function to change>\", \"replace\": \"<the new lines>\"}.",
+                           {"type": "object", "properties": {"thought": {"type": "string"},
+                                                             "search": {"type": "string"},
+                                                             "replace": {"type": "string"}},
+                            "required": ["thought", "search", "replace"]}),
+    "diff": Form("diff", "Reply with JSON: {\"thought\": \"<what is wrong>\", \"diff\": \"<a unified diff of the "
+                 "function: @@ hunk header, then lines starting with space, - or +>\"}.",
+                 {"type": "object", "properties": {"thought": {"type": "string"}, "diff": {"type": "string"}},
+                  "required": ["thought", "diff"]}),
+}
+
+
+def _json(reply: str) -> dict:
+    start, end = reply.find("{"), reply.rfind("}")
+    try:
+        data = json.loads(reply[start:end + 1]) if start >= 0 else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise RepairError("the reply was not the JSON object asked for")
+    return data
+
+
+def thought_of(reply: str) -> str:
+    try:
+        return str(_json(reply).get("thought", ""))
+    except RepairError:
+        return reply.split("```", 1)[0].strip()[:300]
+
+
+def code_of(form: str, reply: str) -> str:
+    """The function text a ``function`` or ``fenced`` reply holds."""
+    if form == "function":
+        code = _json(reply).get("code")
+        if not isinstance(code, str) or not code.strip():
+            raise RepairError("the reply has no code")
+        blocks = FENCE.findall(code)
+        return blocks[0] if blocks else code
+    blocks = FENCE.findall(reply)
+    if not blocks:
+        raise RepairError("the reply has no ```python code block")
+    return max(blocks, key=len)
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def replace_definition(text: str, target: Definition, code: str) -> str:
+    """``text`` with ``target`` replaced by ``code`` (a whole function), re-indented to where it stands.
+    Decorators the new code leaves out are kept."""
+    code = textwrap.dedent(code.strip("\n")).rstrip()
+    new_defs = [d for d in definitions("new.py", code + "\n") if d.name == target.name]
+    if not new_defs:
+        try:
+            ast.parse(code)
+        except SyntaxError as exc:
+            raise RepairError(f"the code does not parse: {exc.msg} (line {exc.lineno})") from None
+        raise RepairError(f"the code must be the whole function {target.name}, starting with its def line")
+    lines = text.splitlines(keepends=True)
+    start = target.start
+    if not code.lstrip().startswith("@"):
+        start = target.def_line
+    indent = _indent_of(lines[target.def_line - 1])
+    body = "".join(indent + line if line.strip() else line
+                   for line in (code + "\n").splitlines(keepends=True))
+    return "".join(lines[: start - 1]) + body + "".join(lines[target.end:])
+
+
+def apply_diff(region: str, diff: str) -> str:
+    """Apply the hunks of a unified diff to ``region``, matching their old lines exactly or, failing that,
+    ignoring whitespace (``apply_edit``)."""
+    out = region
+    hunks = re.split(r"^@@[^\n]*@@[^\n]*\n?", diff, flags=re.M)
+    applied = 0
+    for hunk in hunks:
+        old, new = [], []
+        for line in hunk.splitlines():
+            if line.startswith(("---", "+++")):
+                continue
+            tag, rest = (line[:1], line[1:]) if line[:1] in (" ", "-", "+") else (" ", line)
+            if tag in (" ", "-"):
+                old.append(rest)
+            if tag in (" ", "+"):
+                new.append(rest)
+        if not old or old == new:
+            continue
+        try:
+            out = apply_edit(out, "\n".join(old) + "\n", "\n".join(new) + "\n")
+        except ToolError as exc:
+            raise RepairError(f"a hunk does not apply: {exc}") from None
+        applied += 1
+    if not applied:
+        raise RepairError("the diff changes nothing")
+    return out
+
+
+def new_text(form: str, reply: str, text: str, target: Definition) -> str:
+    """The file's text after the reply's repair of ``target``."""
+    if form in ("function", "fenced"):
+        return replace_definition(text, target, code_of(form, reply))
+    data = _json(reply)
+    lines = text.splitlines(keepends=True)
+    region = "".join(lines[target.start - 1:target.end])
+    if form == "search_replace":
+        search, replace = data.get("search"), data.get("replace")
+        if not isinstance(search, str) or not isinstance(replace, str):
+            raise RepairError("the reply needs search and replace strings")
+        try:
+            changed = apply_edit(region, search, replace)
+        except ToolError as exc:
+            raise RepairError(str(exc)) from None
+    elif form == "diff":
+        diff = data.get("diff")
+        if not isinstance(diff, str):
+            raise RepairError("the reply needs a diff string")
+        changed = apply_diff(region, diff)
+    else:
+        raise ValueError(f"unknown repair form {form!r}")
+    if not changed.endswith("\n") and region.endswith("\n"):
+        changed += "\n"
+    return "".join(lines[: target.start - 1]) + changed + "".join(lines[target.end:])
