@@ -181,3 +181,18 @@ def test_schema_is_derived_from_signature_and_docstring():
     assert read["properties"]["start_line"] == {"type": "integer", "description": "First line to show (1-based)."}
     assert read["properties"]["end_line"]["type"] == "integer"
     assert schemas["final_answer"]["required"] == ["answer"]
+
+
+def test_an_edit_that_breaks_the_syntax_is_refused_and_nothing_is_saved(box, repo):
+    before = (repo / "calc.py").read_text()
+    result = run(box, "edit_file", path="calc.py", search="    return x * 3", replace="    return (x * 3")
+    assert not result.ok and "not saved" in result.output and "line " in result.output
+    assert (repo / "calc.py").read_text() == before
+    bad = run(box, "write_file", path="calc.py", content="def scale(x:\n    return x\n")
+    assert not bad.ok and (repo / "calc.py").read_text() == before
+    (repo / "app.js").write_text("function f() { return 1 }\n")
+    js = run(box, "edit_file", path="app.js", search="return 1 }", replace="return 1")
+    assert not js.ok and "syntax error at line" in js.output
+    # A file that was already broken can still be edited (the model may be fixing it).
+    (repo / "broken.py").write_text("def f(:\n    pass\n")
+    assert run(box, "edit_file", path="broken.py", search="pass", replace="return 1").ok

@@ -44,7 +44,7 @@ def _agent_options() -> argparse.ArgumentParser:
     w.add_argument("--attempts", type=int, default=S, metavar="N",
                    help="bug fixes: candidate repairs to try; the first that passes the tests is kept (default: 1)")
     w.add_argument("--repair-form", default=S, choices=["function", "fenced", "search_replace", "diff"],
-                   help="bug fixes: how the model writes a repair (default: function)")
+                   help="bug fixes: how the model writes a repair (default: fenced)")
     k = p.add_argument_group("memory and documentation")
     k.add_argument("--no-memory", dest="memory", action="store_false", default=S,
                    help="neither remember tasks and answers nor recall memories with tasks")

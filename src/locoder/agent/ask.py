@@ -122,6 +122,7 @@ def gather(question: str, index: CodeIndex, workspace: Path) -> list[Piece]:
     chosen = named or (defs if files else [])
     pieces = [Piece(d["path"], d["start"], d["end"], d["name"], _read(workspace, d["path"], d["start"], d["end"]))
               for d in chosen[:6]]
+    pieces += _callees(pieces, index, workspace)
     if not pieces:
         from locoder.index.search import SearchError, search
 
@@ -136,6 +137,21 @@ def gather(question: str, index: CodeIndex, workspace: Path) -> list[Piece]:
             break
         out.append(piece)
         used += len(piece.text)
+    return out
+
+
+def _callees(pieces: list[Piece], index: CodeIndex, workspace: Path, limit: int = 3) -> list[Piece]:
+    """Definitions of the same files that the chosen pieces call: what a function does is partly theirs."""
+    have = {(p.path, p.name) for p in pieces}
+    out: list[Piece] = []
+    for piece in pieces:
+        called = set(re.findall(r"\b([A-Za-z_]\w*)\s*\(", piece.text))
+        for d in definitions_of(index, [piece.path]):
+            short = d["name"].rsplit(".", 1)[-1]
+            if short in called and (d["path"], d["name"]) not in have and len(out) < limit:
+                have.add((d["path"], d["name"]))
+                out.append(Piece(d["path"], d["start"], d["end"], d["name"],
+                                 _read(workspace, d["path"], d["start"], d["end"])))
     return out
 
 
@@ -184,7 +200,8 @@ class AskWorkflow:
         evidence = "\n\n".join(p.numbered() for p in pieces)
         messages = [Message("system", ANSWER_SYSTEM),
                     Message("user", f"The code:\n\n{evidence}\n\nQuestion: {question}\n\n"
-                                    "Answer from this code, citing file:line.")]
+                                    "Answer from this code in a few sentences. After each statement, cite the lines "
+                                    "it rests on, like (calc.py:12).")]
         self.steps += 1
         self.agent.emit({"type": "thinking", "step": self.steps, "transient": True})
         response = self.agent.model.query(messages)
@@ -196,5 +213,6 @@ class AskWorkflow:
         answer = response.content.strip()
         if not answer:
             raise LocoderError("the model gave an empty answer")
-        return answer
+        # The answer rests on these lines whether or not the model cited them.
+        return f"{answer}\n\nSources: " + "; ".join(p.cite() for p in pieces)
 

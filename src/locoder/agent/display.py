@@ -15,6 +15,24 @@ class ConsoleView:
         self.console = console
         self.verbose = verbose
         self._status: Status | None = None
+        self._bar: Any = None
+        self._bar_task: Any = None
+
+    def _progress(self, event: dict[str, Any]) -> None:
+        """A bar for long first-run work (indexing, embedding), gone when it completes."""
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._stop_status()
+        if self._bar is None:
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=self.console, transient=True)
+            self._bar.start()
+            self._bar_task = self._bar.add_task(event["label"], total=event["total"])
+        self._bar.update(self._bar_task, completed=event["done"], total=event["total"], description=event["label"])
+        if event["done"] >= event["total"]:
+            self._bar.stop()
+            self._bar = None
+            self.console.print(f"[dim]{escape(event['label'])}: {event['total']} done[/]")
 
     def _stop_status(self) -> None:
         if self._status is not None:
@@ -23,6 +41,9 @@ class ConsoleView:
 
     def emit(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
+        if kind == "progress":
+            self._progress(event)
+            return
         if kind == "thinking":
             self._stop_status()
             if self.console.is_terminal:

@@ -90,6 +90,14 @@ SMALL_MODEL_PARAMETERS = 3_000_000_000
 """Models below this many parameters (where the backend can tell) choose better among the core tools."""
 
 
+def server_facts(model):
+    """What the model's server says about it (parameters, context window); zeros when it says nothing."""
+    from locoder.models.facts import ModelFacts
+
+    facts = getattr(getattr(model, "inner", model), "facts", None)
+    return facts() if callable(facts) else ModelFacts()
+
+
 def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=None,
                 approver: Approver | None = None) -> TaskRouter:
     prepare_state(settings)
@@ -115,9 +123,11 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         knowledge=knowledge,
     )
     context.planner = lambda task: gather_context(settings, knowledge, task)
+    facts = server_facts(model) if backend_kind(settings) in ("openai", "ollama") else None
     toolset = settings.toolset
     if toolset == "auto":
-        small = 0 < getattr(model, "parameters", 0) < SMALL_MODEL_PARAMETERS
+        parameters = getattr(model, "parameters", 0) or (facts.parameters if facts else 0)
+        small = 0 < parameters < SMALL_MODEL_PARAMETERS
         toolset = "core" if backend_kind(settings) in ("embedded", "scripted") or small else "all"
     if settings.mode == "read-only" and resolve_runner(sandbox.policy) == "plain":
         raise ConfigError("read-only mode needs bubblewrap or Landlock to keep commands from writing "
@@ -137,7 +147,8 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         repeat_limit=settings.repeat_limit,
         tool_mode=tool_mode,
         tool_syntax=profile.tool_syntax,
-        context_window=context_window(settings, profile),
+        context_window=settings.context_window or (facts.context if facts and facts.context else 0)
+        or context_window(settings, profile),
         max_tokens=settings.max_tokens,
     )
     def emit(event: dict) -> None:
@@ -158,6 +169,8 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     agent.knowledge = knowledge
     agent.summary = summary
     agent.emit({"type": "session", "locoder": __version__, "model": model.name, "tool_mode": config.tool_mode,
+                "context_window": config.context_window,
+                "server_facts": {"parameters": facts.parameters, "context": facts.context} if facts else None,
                 "profile": profile.family, "backend": backend_kind(settings),
                 "tools": toolbox.names(), "settings": settings.dump(), "system_prompt": prompt,
                 "sandbox": sandbox.describe(), "policy": {"mode": settings.mode,

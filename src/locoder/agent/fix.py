@@ -41,7 +41,7 @@ BROKEN_TEST = ("NameError", "ImportError", "ModuleNotFoundError", "SyntaxError",
 class FixConfig:
     attempts: int = 1
     """Candidate repairs to try (``--attempts``); the first that passes the tests is kept."""
-    form: str = "function"
+    form: str = "fenced"
     """How the model writes a repair: ``function``, ``fenced``, ``search_replace`` or ``diff``."""
     rounds: int = 2
     """Model turns per attempt: the repair, then the same function again with the new failure."""
@@ -137,9 +137,19 @@ class FixWorkflow:
             return repro
         example = next(iter(examples(task)), None)
         if example is not None:
+            # Run as a script from the workspace root (the plugin's script mode puts it first on sys.path, as
+            # the user's own `python example.py` would), traced: a crash counts as a failing run.
+            self._install_plugin()
             write_atomic(self.harness / "example.py", example.source)
+            harness = self._harness_path()
             output = self._tool("reproduce", "run_command",
-                                command=f"PYTHONDONTWRITEBYTECODE=1 {self.python} {self._harness_path()}/example.py")
+                                command=f"PYTHONDONTWRITEBYTECODE=1 LOCODER_TRACE_OUT={TRACE_FILE} {self.python} "
+                                        f"{harness}/locoder_trace.py {harness}/example.py")
+            trace = self._read_trace()
+            if (trace.get("tests") or [0, 0])[1]:
+                for key, (_, failed) in (trace.get("functions") or {}).items():
+                    repro.spectrum.setdefault(key, [0, 0])[1] += failed
+                repro.totals[1] += 1
             repro.evidence = prompts.Evidence([], example.shown, output.split("\n", 2)[-1])
         self._write_repro_test(task, repro)
         return repro

@@ -49,6 +49,11 @@ class TaskContext:
         self.known = {" ".join(k.split()).lower() for k in known}
         """Texts the prompt already holds (the notes in the system prompt): never sent twice."""
 
+    def _progress(self, label: str):
+        """A ``progress(done, total)`` that shows a bar in the console (a transient event)."""
+        return lambda done, total: self.emit({"type": "progress", "transient": True, "label": label,
+                                              "done": done, "total": total})
+
     def _warn(self, what: str, exc: BaseException) -> None:
         self.emit({"type": "warning", "message": f"no {what}: {exc}"})
 
@@ -85,7 +90,9 @@ class TaskContext:
         if index is not None:
             try:
                 passages = docs_evidence(index, self.knowledge.embedder, task, s.docs_dirs, k=3,
-                                         min_score=s.docs_min_score)
+                                         min_score=s.docs_min_score,
+                                         progress=self._progress("embedding the docs and docstrings for search "
+                                                                 "(once; later runs embed only what changed)"))
             except FAILURES as exc:
                 self._warn("documentation passages", exc)
         if not passages and not local_found and self.knowledge.context7 is not None:
@@ -121,7 +128,9 @@ class TaskContext:
 
             try:
                 opened = index = CodeIndex(s.workspace_path)
-                index.update()
+                first = not index.path.exists()
+                bar = self._progress("indexing the code (once; later runs read only what changed)")
+                index.update(progress=(lambda stage, done, total: bar(done, total)) if first else None)
             except FAILURES as exc:
                 self._warn("code index", exc)
                 index = None

@@ -162,9 +162,9 @@ class Settings:
     otherwise. The harnesses hand a task to the loop when they cannot work on it."""
     attempts: int = 1
     """Bug-fix harness: candidate repairs to try (other functions, then samples); the first that passes is kept."""
-    repair_form: str = "function"
-    """Bug-fix harness: how the model writes a repair: ``function`` (the whole function, JSON), ``fenced`` (the
-    whole function in a code block), ``search_replace`` or ``diff``."""
+    repair_form: str = "fenced"
+    """Bug-fix harness: how the model writes a repair: ``fenced`` (the whole function in a code block),
+    ``function`` (the whole function as a JSON string), ``search_replace`` or ``diff`` (both JSON)."""
     env_allow: str = ""
     """Comma-separated names of secret-looking environment variables that commands may see."""
 

@@ -45,14 +45,15 @@ def doc_chunk_ids(index, docs_dirs: tuple[str, ...]) -> set[int]:
 
 
 def docs_evidence(index, embedder, query: str, docs_dirs: tuple[str, ...], k: int = 5,
-                  min_score: float = 0.0) -> list[Evidence]:
-    """The best documentation passages for ``query`` (vectors over doc chunks; embeds missing ones)."""
+                  min_score: float = 0.0, progress=None) -> list[Evidence]:
+    """The best documentation passages for ``query`` (vectors over doc chunks; embeds missing ones, telling
+    ``progress(done, total)`` as it goes)."""
     from locoder.index.search import build_vectors, vector_ranking
 
     allowed = doc_chunk_ids(index, docs_dirs)
     if not allowed:
         return []
-    build_vectors(index, embedder, ids=allowed)
+    build_vectors(index, embedder, ids=allowed, progress=progress, batch=32 if progress else 256)
     ranked = [(cid, s) for cid, s in vector_ranking(index, embedder, query, k, allowed) if s >= min_score]
     rows = {r["id"]: r for r in index.chunks([cid for cid, _ in ranked])}
     out = []

@@ -53,6 +53,15 @@ class OllamaModel:
         data = self._json("GET", "/api/tags")
         return [m.get("name", "") for m in data.get("models") or []]
 
+    def facts(self):
+        """The model's parameter count and context window from ``/api/show`` (zeros when it does not say)."""
+        from locoder.models.facts import ModelFacts, from_ollama_show
+
+        try:
+            return from_ollama_show(self.show())
+        except BackendError:
+            return ModelFacts()
+
     def show(self) -> dict[str, Any]:
         """The model's details, including ``capabilities`` (tools, thinking) and context length."""
         return self._json("POST", "/api/show", {"model": self.name})

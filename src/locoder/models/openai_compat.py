@@ -51,6 +51,15 @@ class OpenAICompatModel:
     def close(self) -> None:
         self._http.close()
 
+    def facts(self):
+        """The model's parameter count and context window, as the server reports them (zeros when it does not)."""
+        from locoder.models.facts import ModelFacts, from_model_list
+
+        try:
+            return from_model_list(self._request_json("GET", "/models"), self.name)
+        except BackendError:
+            return ModelFacts()
+
     def resolve_model_name(self) -> str:
         if not self.name:
             data = self._request_json("GET", "/models")
