@@ -148,7 +148,35 @@ def build_parser() -> argparse.ArgumentParser:
     intel.add_argument("--no-model", action="store_true", help="only gather and rank the evidence")
     intel.add_argument("-k", type=int, default=8, help="pieces of evidence (default: 8)")
     intel.add_argument("--json", action="store_true", help="print JSON")
+    _bench_command(sub)
+    serve = sub.add_parser("serve", parents=[common], help="serve the embedded model as an OpenAI-compatible server "
+                                                           "(for other tools, peers and locoder bench)")
+    serve.add_argument("--port", type=int, default=8765, help="port on --host (default: 8765)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     return parser
+
+
+def _bench_command(sub) -> None:
+    from locoder.bench.choices import AGENTS, SUITES
+
+    b = sub.add_parser("bench", help="run a task set with locoder and peer agents on one model server; "
+                                     "a table and a plot of the results")
+    b.add_argument("--set", dest="suite", default="bugfix", choices=SUITES,
+                   help="bugfix: failing tests in the repo; bugfix-removed: only the report; humaneval (default: bugfix)")
+    b.add_argument("--tasks", metavar="FILE", help="a bug-fix task file (default: the one locoder ships)")
+    b.add_argument("--agents", default="locoder", help=f"comma-separated, of {', '.join(AGENTS)} (default: locoder)")
+    b.add_argument("--model", "-m", default="", metavar="URL",
+                   help="an OpenAI-compatible server for every agent (default: the embedded model, served for the run)")
+    b.add_argument("--model-name", default="", help="model id to request from the server")
+    b.add_argument("--only", default="", metavar="IDS", help="comma-separated task ids")
+    b.add_argument("--limit", type=int, default=0, help="the first N tasks only")
+    b.add_argument("--timeout", type=float, default=600, help="seconds per agent and task (default: 600)")
+    b.add_argument("--out", default="", metavar="DIR", help="results folder (default: locoder-bench/SET); "
+                                                           "a rerun skips what is there")
+    b.add_argument("--ray", default="", metavar="ADDRESS", help="spread the tasks over a Ray cluster (ray://... or auto)")
+    b.add_argument("--install-peers", action="store_true", help="install the peer agents first (pip, pinned versions)")
+    b.add_argument("--locoder-args", default="", metavar="ARGS", help='extra flags for locoder run, e.g. "--attempts 3"')
+    b.add_argument("--threads", type=int, default=0, help="CPU threads for the embedded model server")
 
 
 SEARCH_COMMANDS = ("index", "emb-index", "grep", "esearch", "vretr", "tree", "ls", "codectx", "map")
@@ -544,6 +572,90 @@ def cmd_intel(args: argparse.Namespace, console) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, console) -> int:
+    import time
+
+    from locoder.models import EMBEDDED_CONTEXT, backend_kind
+    from locoder.models.embedded import EmbeddedConfig, EmbeddedServer
+    from locoder.models.store import CATALOG, ModelStore
+
+    settings = _settings(args)
+    if backend_kind(settings) != "embedded":
+        raise LocoderError("serve runs an embedded model: --model NAME (locoder models list) or a .gguf file")
+    if settings.model in CATALOG:
+        update, stop = _progress(console)
+        try:
+            path = ModelStore(Path(settings.models_dir) if settings.models_dir else None).ensure(settings.model, progress=update)
+        finally:
+            stop()
+    else:
+        path = Path(settings.model).expanduser()
+    server = EmbeddedServer(EmbeddedConfig(path, settings.context_window or EMBEDDED_CONTEXT, settings.threads,
+                                           port=args.port, host=args.host))
+    console.print(f"serving {settings.model} at {server.base_url} (Ctrl-C stops it)", soft_wrap=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopped")
+        return 0
+    finally:
+        server.close()
+
+
+def cmd_bench(args: argparse.Namespace, console) -> int:
+    import shlex
+
+    from locoder.bench import report, runner
+
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
+    unknown = [a for a in agents if a not in runner.AGENTS]
+    if unknown or not agents:
+        raise LocoderError(f"unknown agent(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(runner.AGENTS)}")
+    if args.install_peers:
+        from locoder.bench.peers import ensure_peer
+
+        for agent in agents:
+            if agent != "locoder":
+                console.print(f"{agent}: {ensure_peer(agent)}")
+    suite = runner.Suite(args.suite, Path(args.tasks) if args.tasks else None)
+    out = Path(args.out or f"locoder-bench/{args.suite}")
+    server = None
+    base_url = args.model
+    if not base_url:
+        from locoder.models.embedded import EmbeddedConfig, EmbeddedServer
+        from locoder.models.store import ModelStore
+
+        console.print("starting the embedded model server for the run ...")
+        server = EmbeddedServer(EmbeddedConfig(ModelStore().ensure("qwen2.5-coder-1.5b"), threads=args.threads))
+        base_url = server.base_url
+
+    def progress(r: dict) -> None:
+        mark = "[green]solved[/]" if r["solved"] else "[red]not solved[/]"
+        console.print(f"{r['task']:<24} {r['agent']:<15} {mark} {r['seconds']:.0f}s "
+                      f"{r['prompt_tokens'] + r['completion_tokens']:,} tokens", highlight=False)
+
+    try:
+        results = runner.run_suite(suite, agents, base_url, args.model_name, out, timeout=args.timeout,
+                                   only=[i for i in args.only.split(",") if i], limit=args.limit,
+                                   locoder_args=tuple(shlex.split(args.locoder_args)), ray_address=args.ray,
+                                   progress=progress)
+    finally:
+        if server is not None:
+            server.close()
+    results = [r for r in results if r["agent"] in agents]
+    if not results:
+        raise LocoderError(f"no results: the task set has no tasks{' matching --only' if args.only else ''}")
+    text = report.table(results)
+    (out / "report.md").write_text(text + "\n", encoding="utf-8")
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+    try:
+        console.print(f"plot: {report.plot(results, out / 'results.png', f'locoder bench: {args.suite}')}")
+    except ImportError:
+        console.print("no plot: pip install 'locoder[plot]' for matplotlib")
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace, console) -> int:
     import importlib.util
     import platform
@@ -647,6 +759,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_rl(args, console)
         if args.command == "intel":
             return cmd_intel(args, console)
+        if args.command == "bench":
+            return cmd_bench(args, console)
+        if args.command == "serve":
+            return cmd_serve(args, console)
         return cmd_agent(args, console)
     except LocoderError as exc:
         Console(stderr=True).print(f"[bold red]locoder:[/] {exc}", highlight=False, soft_wrap=True)

@@ -287,6 +287,9 @@ class FixWorkflow:
             seen.add(key)
             text_before = (self.workspace / candidate.definition.path).read_text(encoding="utf-8")
             ok, thought = self.attempt(task, repro, candidate, temperature)
+            self.agent.emit({"type": "attempt", "number": number + 1, "of": self.config.attempts, "ok": ok,
+                             "function": f"{candidate.definition.path}:{candidate.definition.qualname}",
+                             "temperature": temperature, "form": self.config.form})
             if ok:
                 self._touched.clear()
                 self.stop = "answer"

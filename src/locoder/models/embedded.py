@@ -25,6 +25,9 @@ class EmbeddedConfig:
     threads: int = 0
     """CPU threads; 0: all cores."""
     startup_timeout: float = 120.0
+    port: int = 0
+    """0: a free port."""
+    host: str = "127.0.0.1"
 
 
 def _free_port() -> int:
@@ -52,16 +55,16 @@ class EmbeddedServer:
         # (another model, the test runner) and gain nothing measurable when the machine is idle.
         params.cpuparams.poll = 0
         params.cpuparams_batch.poll = 0
-        params.hostnames = ["127.0.0.1"]
-        params.port = _free_port()
+        params.hostnames = [config.host]
+        params.port = config.port or _free_port()
         params.use_jinja = True
         params.verbosity = -1
-        self.base_url = f"http://127.0.0.1:{params.port}/v1"
+        self.base_url = f"http://{config.host}:{params.port}/v1"
         try:
             self._server: Any = xllamacpp.Server(params)
         except Exception as exc:
             raise BackendError(f"the embedded model failed to load from {config.model_path}: {exc}") from None
-        self._wait_ready(f"http://127.0.0.1:{params.port}/health", config.startup_timeout)
+        self._wait_ready(f"http://{config.host}:{params.port}/health", config.startup_timeout)
 
     def _wait_ready(self, url: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
