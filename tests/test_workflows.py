@@ -85,7 +85,7 @@ def test_the_harness_fixes_the_function_the_evidence_points_to(shop, tmp_path):
     assert result["status"] == "submitted" and result["stop"] == "answer" and "Fixed add in calc.py" in result["answer"]
     # Reproduced first (the whole suite, traced), then the target test, then the whole suite again.
     commands = [c["arguments"]["command"] for r in records if r["type"] == "step" for c in r.get("calls", [])
-                if c["tool"] == "run_command"]
+                if c["tool"] == "run_command" and "-m pytest" in c["arguments"]["command"]]
     assert len(commands) == 3 and "-p locoder_trace" in commands[0] and commands[1].endswith("test_calc.py::test_add")
     assert all(".venv/bin/python -m pytest" in c for c in commands)
     assert "tests    2 passed, 0 failed" in out.stdout
@@ -152,6 +152,27 @@ def test_a_reproduction_test_that_passes_now_is_not_trusted(shop, tmp_path):
     assert not any(r["type"] == "localised" for r in records)
     assert [r["type"] for r in records].count("task") == 1
     assert next(r for r in records if r["type"] == "result")["answer"] == "cannot reproduce"
+
+
+def test_a_project_without_pytest_is_fixed_with_unittest(tmp_path):
+    repo = tmp_path / "plain"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "calc.py").write_text(CALC)
+    (repo / "tests" / "__init__.py").write_text("")
+    (repo / "tests" / "test_calc.py").write_text(
+        "import unittest\n\nfrom calc import add\n\n\nclass TestAdd(unittest.TestCase):\n"
+        "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n")
+    (repo / "setup.py").write_text("")
+    # A virtualenv with no packages at all: no pytest in the project's Python.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(repo / ".venv")], check=True)
+    out, records = run(repo, tmp_path, "add(2, 3) returns -1 instead of 5", [fenced(FIXED_ADD)], "--workflow", "fix")
+    assert out.returncode == 0, out.stdout[-3000:]
+    commands = [c["arguments"]["command"] for r in records if r["type"] == "step" for c in r.get("calls", [])
+                if c["tool"] == "run_command"]
+    assert any(c.endswith("-m unittest -v tests.test_calc.TestAdd.test_add") for c in commands), commands
+    assert "return a + b" in (repo / "calc.py").read_text()
+    localised = next(r for r in records if r["type"] == "localised")
+    assert localised["candidates"][0].startswith("calc.py:1-3 add")
 
 
 def test_listing_questions_are_answered_from_the_index_without_the_model(shop, tmp_path):

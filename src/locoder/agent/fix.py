@@ -27,7 +27,7 @@ from locoder.index.files import workspace_files
 from locoder.messages import Message, ToolCall, Usage
 from locoder.repair import forms, prompts
 from locoder.repair.examples import examples
-from locoder.repair.failures import PYTEST_ARGS, Failure, TestReport, node_args, parse_pytest
+from locoder.repair.failures import PYTEST_ARGS, Failure, TestReport, dotted_id, node_args, parse_pytest, parse_unittest
 from locoder.repair.localise import Candidate, Definition, definitions, ochiai, project_definitions, rank
 from locoder.tools.edit import syntax_error, unified_diff
 
@@ -69,6 +69,7 @@ class FixWorkflow:
         self.agent, self.workspace, self.config, self.python = agent, workspace, config, python
         self.harness = state_dir / "harness"
         self.steps = 0
+        self.runner = "pytest"
         self._touched: dict[str, str] = {}
         """Files this workflow changed, with their text before, restored unless a repair stands."""
 
@@ -102,15 +103,29 @@ class FixWorkflow:
                          "model_seconds": round(response.seconds, 3), "temperature": temperature})
         return response.content
 
-    def _pytest(self, phase: str, args: str = "", trace: bool = False) -> tuple[TestReport, dict]:
+    def _pytest(self, phase: str, args: list[str] | str = "", trace: bool = False) -> tuple[TestReport, dict]:
+        """Run the tests (all, or the ids in ``args``) with pytest, or with unittest where the project's
+        Python has no pytest; ``trace`` records which functions each test runs (pytest only)."""
+        ids = args if isinstance(args, list) else []
+        if self.runner == "unittest":
+            targets = " ".join(dotted_id(i) for i in ids) if ids else (args if isinstance(args, str) else "")
+            output = self._tool(phase, "run_command",
+                                command=f"PYTHONDONTWRITEBYTECODE=1 {self.python} -m unittest -v {targets}".rstrip())
+            return parse_unittest(output, self.workspace), {}
         env = "PYTHONDONTWRITEBYTECODE=1"
         plugin = ""
         if trace:
             self._install_plugin()
             env += f" PYTHONPATH={self._harness_path()}${{PYTHONPATH:+:$PYTHONPATH}} LOCODER_TRACE_OUT={TRACE_FILE}"
             plugin = " -p locoder_trace"
-        output = self._tool(phase, "run_command", command=f"{env} {self.python} -m pytest{plugin} {PYTEST_ARGS} {args}".rstrip())
+        extra = node_args(ids) if ids else (args if isinstance(args, str) else "")
+        output = self._tool(phase, "run_command", command=f"{env} {self.python} -m pytest{plugin} {PYTEST_ARGS} {extra}".rstrip())
         return parse_pytest(output), self._read_trace() if trace else {}
+
+    def _choose_runner(self) -> None:
+        """pytest when the project's Python can import it (it runs unittest suites too), else unittest."""
+        output = self._tool("reproduce", "run_command", command=f"{self.python} -c 'import pytest'")
+        self.runner = "pytest" if "[exit code 0]" in output else "unittest"
 
     def _install_plugin(self) -> None:
         source = (Path(__file__).parent.parent / "repair" / "trace_plugin.py").read_text(encoding="utf-8")
@@ -128,6 +143,7 @@ class FixWorkflow:
 
     # -- 1. reproduce ---------------------------------------------------------------------------------------
     def reproduce(self, task: str) -> Reproduction:
+        self._choose_runner()
         report, trace = self._pytest("reproduce", trace=self.config.trace)
         repro = Reproduction(report, spectrum=dict(trace.get("functions") or {}),
                              totals=list(trace.get("tests") or [0, 0]))
@@ -151,7 +167,8 @@ class FixWorkflow:
                     repro.spectrum.setdefault(key, [0, 0])[1] += failed
                 repro.totals[1] += 1
             repro.evidence = prompts.Evidence([], example.shown, output.split("\n", 2)[-1])
-        self._write_repro_test(task, repro)
+        if self.runner == "pytest":
+            self._write_repro_test(task, repro)
         return repro
 
     def _write_repro_test(self, task: str, repro: Reproduction) -> None:
@@ -197,8 +214,7 @@ class FixWorkflow:
 
     def _validate(self, repro: Reproduction) -> tuple[bool, str, TestReport | None]:
         """Whether the repair stands, and if not the failure to show the model."""
-        args = node_args(repro.targets)
-        report, _ = self._pytest("validate", args)
+        report, _ = self._pytest("validate", list(repro.targets))
         still = [f for f in report.failures if f.nodeid in repro.targets] or \
             ([] if report.collected else [Failure("collection", summary="the tests could not run")])
         if still or not report.collected:
@@ -298,7 +314,7 @@ class FixWorkflow:
                 return "submitted", (f"Fixed {candidate.definition.qualname} in {candidate.definition.path}"
                                      f"{': ' + thought if thought else ''}\n\n{diff}\n"
                                      f"The {len(repro.targets)} failing test(s) pass now, and the whole suite passes "
-                                     f"as before ({self.python} -m pytest).")
+                                     f"as before ({self.python} -m {self.runner}).")
         tried = ", ".join(dict.fromkeys(c.definition.qualname for c in candidates[: self.config.attempts]))
         return "failed", (f"no repair made the failing tests pass after {self.config.attempts} attempt(s) "
                           f"(functions tried: {tried}); the files are as they were. Try --attempts 3 or more")

@@ -124,6 +124,67 @@ def parse_pytest(output: str) -> TestReport:
     return TestReport(failures, counts, collected)
 
 
+UNITTEST_HEAD = re.compile(r"^(FAIL|ERROR): (\w+) \(([\w.]+)\)\s*$", re.M)
+UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in", re.M)
+UNITTEST_END = re.compile(r"^(OK|FAILED)(?: \((.*)\))?\s*$", re.M)
+PY_FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+), in (\S+)', re.M)
+
+
+def unittest_id(dotted: str, root) -> str:
+    """``tests.test_x.TestA.test_b`` as a pytest-style id ``tests/test_x.py::TestA::test_b`` when the module
+    file exists under ``root``, else unchanged."""
+    parts = dotted.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        path = "/".join(parts[:cut]) + ".py"
+        if (root / path).is_file():
+            return "::".join([path, *parts[cut:]])
+    return dotted
+
+
+def dotted_id(nodeid: str) -> str:
+    """A pytest-style id back in unittest's dotted form."""
+    path, _, rest = nodeid.partition("::")
+    module = path[:-3].replace("/", ".") if path.endswith(".py") else path
+    return ".".join([module, *rest.split("::")]) if rest else module
+
+
+def parse_unittest(output: str, root) -> TestReport:
+    """The failing tests of a ``python -m unittest -v`` run (ids in pytest's form, see ``unittest_id``)."""
+    from pathlib import Path
+
+    heads = list(UNITTEST_HEAD.finditer(output))
+    failures: list[Failure] = []
+    for i, m in enumerate(heads):
+        kind, method, where = m.groups()
+        dotted = where if where.endswith("." + method) else f"{where}.{method}"
+        end = heads[i + 1].start() if i + 1 < len(heads) else len(output)
+        body = output[m.end():end]
+        body = body.split("\n" + "-" * 70, 2)[1] if body.count("-" * 70) >= 1 else body
+        body = re.split(r"^-{70}$|^={70}$", body.strip("\n"), flags=re.M)[0].strip("\n")
+        lines = body.splitlines()
+        error = next((line for line in reversed(lines) if line and not line.startswith(" ")), "")
+        frames = [Frame(_relative_to(fm.group(1), Path(root)), int(fm.group(2)), fm.group(3))
+                  for fm in PY_FRAME.finditer(body)]
+        text = "\n".join(lines + ([f"E   {error}"] if error else []))
+        failures.append(Failure(unittest_id(dotted, Path(root)), "error" if kind == "ERROR" and not frames else "failed",
+                                error, text, frames))
+    ran = UNITTEST_RAN.search(output)
+    counts: dict[str, int] = {}
+    if ran:
+        failed = len(failures)
+        counts = {"passed": int(ran.group(1)) - failed, "failed": failed}
+    return TestReport(failures, counts, bool(ran) and int(ran.group(1)) > 0)
+
+
+def _relative_to(path: str, root) -> str:
+    from pathlib import Path
+
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return path
+
+
 def node_args(nodeids: list[str]) -> str:
     """Test ids as shell arguments."""
     return " ".join(shlex.quote(n) for n in nodeids)
