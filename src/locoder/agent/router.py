@@ -17,7 +17,7 @@ from locoder.tools.tests import detect_test_command
 WORKFLOWS = ("auto", "fix", "ask", "loop")
 FIX = re.compile(r"\b(fix(es|ed)?|bugs?|broken|breaks?|fail(s|ing|ed|ure)?|errors?|exceptions?|raises?|crash(es)?|"
                  r"wrong|incorrect|regression|traceback|should (return|be|give|raise|not)|expected|instead of|"
-                 r"does(n't| not) work|not working)\b", re.I)
+                 r"does(n't| not) work|not working|(returns?|gives?|prints?|outputs?)\b.{0,80}\bbut)\b", re.I)
 QUESTION = re.compile(r"^\s*(what|which|where|why|how|who|when|does|do|is|are|can|could|explain|describe|"
                       r"list|show me|tell me)\b", re.I)
 IMPERATIVE = re.compile(r"^\s*(please\s+)?(fix|add|create|write|implement|make|change|rename|refactor|remove|"

@@ -68,10 +68,14 @@ def _json(reply: str) -> dict:
 
 
 def thought_of(reply: str) -> str:
+    """What the model said is wrong: the JSON ``thought``, or the prose before the code block, cut to its first
+    two sentences (without a closing "Here is the corrected function:")."""
     try:
-        return str(_json(reply).get("thought", ""))
+        text = str(_json(reply).get("thought", ""))
     except RepairError:
-        return reply.split("```", 1)[0].strip()[:300]
+        text = reply.split("```", 1)[0]
+    sentences = [x for x in re.split(r"(?<=[.!?:])\s+", " ".join(text.split())) if x and not x.endswith(":")]
+    return " ".join(sentences[:2])[:300]
 
 
 def code_of(form: str, reply: str) -> str:
