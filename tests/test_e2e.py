@@ -75,7 +75,31 @@ def test_answer_about_code_quotes_it(repo):
     assert out.returncode == 0, out.stdout[-2000:]
     answer = next(r for r in records if r["type"] == "result")["answer"]
     assert "x * 3" in answer.replace("x*3", "x * 3")
-    assert any(tool in ("read_file", "grep") for tool, _ in observations(records))
+    # Answered from the definition the question names, read whole by the harness.
+    assert next(r for r in records if r.get("phase") == "retrieve")["retrieved"] == ["calc.py:6-7 scale"]
+    assert answer.endswith("Sources: calc.py:6-7 scale")
+
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "wordstats"
+README_TASK = "word_count('hello  world') returns 3, but there are only 2 words"
+
+
+def test_the_readme_first_command_fixes_the_example(tmp_path):
+    """The README's first command, on a copy of examples/wordstats in a git repository of its own."""
+    import shutil
+
+    repo = tmp_path / "wordstats"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".locoder", "__pycache__"))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "."], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], cwd=repo, check=True)
+    out, records = run_task(repo, README_TASK)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    result = next(r for r in records if r["type"] == "result")
+    assert result["status"] == "submitted" and result["answer"].startswith("Fixed word_count in wordstats.py")
+    tests = subprocess.run([sys.executable, "-m", "unittest", "-q"], cwd=repo, capture_output=True, text=True)
+    assert tests.returncode == 0, tests.stderr
+    assert "wordstats.py +1 -1" in out.stdout
 
 
 

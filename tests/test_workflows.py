@@ -107,7 +107,7 @@ def test_a_repair_that_does_not_parse_is_refused_and_the_model_tries_again(shop,
 def test_when_no_repair_passes_the_files_are_restored_and_the_task_fails(shop, tmp_path):
     wrong = 'def add(a, b):\n    """Add two numbers."""\n    return a * b\n'
     out, records = run(shop, tmp_path, "add(2, 3) returns -1 instead of 5", [fenced(wrong), fenced(wrong)],
-                       "--workflow", "fix")
+                       "--workflow", "fix", "--attempts", "1")
     assert out.returncode == 1
     assert (shop / "calc.py").read_text() == CALC
     result = next(r for r in records if r["type"] == "result")

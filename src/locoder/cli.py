@@ -42,7 +42,7 @@ def _agent_options() -> argparse.ArgumentParser:
                    help="fix: the bug-fix harness; ask: answers from retrieved code; loop: free-form tools "
                         "(default: auto, from the task)")
     w.add_argument("--attempts", type=int, default=S, metavar="N",
-                   help="bug fixes: candidate repairs to try; the first that passes the tests is kept (default: 1)")
+                   help="bug fixes: candidate repairs to try; the first that passes the tests is kept (default: 3)")
     w.add_argument("--repair-form", default=S, choices=["function", "fenced", "search_replace", "diff"],
                    help="bug fixes: how the model writes a repair (default: fenced)")
     k = p.add_argument_group("memory and documentation")

@@ -18,8 +18,8 @@ from locoder.index.store import CodeIndex
 from locoder.messages import Message, Usage
 from locoder.repair.localise import named_in
 
-LISTING = re.compile(r"\b(which|what|list|name|all|how many)\b.*\b(functions?|classes|class|methods?|definitions?|defs)\b",
-                     re.I | re.S)
+LISTING = re.compile(r"\b(which|what|list|name|all|how many)\b\s+(?:\w+\s+){0,3}?(functions|classes|methods|definitions)\b",
+                     re.I)
 PATHLIKE = re.compile(r"[\w./-]+\.[A-Za-z0-9]{1,5}\b")
 KINDS = {"function": "function", "method": "method", "class": "class", "interface": "interface", "type": "type",
          "impl": "impl"}
@@ -200,8 +200,8 @@ class AskWorkflow:
         evidence = "\n\n".join(p.numbered() for p in pieces)
         messages = [Message("system", ANSWER_SYSTEM),
                     Message("user", f"The code:\n\n{evidence}\n\nQuestion: {question}\n\n"
-                                    "Answer from this code in a few sentences. After each statement, cite the lines "
-                                    "it rests on, like (calc.py:12).")]
+                                    "Answer from this code in a few sentences. Quote the code that matters in backticks "
+                                    "and cite its lines, like `return a + b` (calc.py:12).")]
         self.steps += 1
         self.agent.emit({"type": "thinking", "step": self.steps, "transient": True})
         response = self.agent.model.query(messages)

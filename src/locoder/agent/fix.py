@@ -27,7 +27,15 @@ from locoder.index.files import workspace_files
 from locoder.messages import Message, ToolCall, Usage
 from locoder.repair import forms, prompts
 from locoder.repair.examples import examples
-from locoder.repair.failures import PYTEST_ARGS, Failure, TestReport, dotted_id, node_args, parse_pytest, parse_unittest
+from locoder.repair.failures import (
+    PYTEST_ARGS,
+    Failure,
+    TestReport,
+    dotted_id,
+    node_args,
+    parse_pytest,
+    parse_unittest,
+)
 from locoder.repair.localise import Candidate, Definition, definitions, ochiai, project_definitions, rank
 from locoder.tools.edit import syntax_error, unified_diff
 
@@ -39,7 +47,7 @@ BROKEN_TEST = ("NameError", "ImportError", "ModuleNotFoundError", "SyntaxError",
 
 @dataclass
 class FixConfig:
-    attempts: int = 1
+    attempts: int = 3
     """Candidate repairs to try (``--attempts``); the first that passes the tests is kept."""
     form: str = "fenced"
     """How the model writes a repair: ``function``, ``fenced``, ``search_replace`` or ``diff``."""

@@ -160,7 +160,7 @@ class Settings:
     at a time, validate), ``ask`` (questions answered from retrieved code), ``loop`` (the free-form tool loop),
     or ``auto``: fix for reports of wrong behaviour in a Python project with tests, ask for questions, the loop
     otherwise. The harnesses hand a task to the loop when they cannot work on it."""
-    attempts: int = 1
+    attempts: int = 3
     """Bug-fix harness: candidate repairs to try (other functions, then samples); the first that passes is kept."""
     repair_form: str = "fenced"
     """Bug-fix harness: how the model writes a repair: ``fenced`` (the whole function in a code block),
