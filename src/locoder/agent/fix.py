@@ -36,7 +36,15 @@ from locoder.repair.failures import (
     parse_pytest,
     parse_unittest,
 )
-from locoder.repair.localise import Candidate, Definition, definitions, ochiai, project_definitions, rank
+from locoder.repair.localise import (
+    Candidate,
+    Definition,
+    definitions,
+    named_in,
+    ochiai,
+    project_definitions,
+    rank,
+)
 from locoder.tools.edit import syntax_error, unified_diff
 
 TRACE_FILE = ".locoder-trace.json"
@@ -70,6 +78,8 @@ class Reproduction:
     evidence: prompts.Evidence = field(default_factory=lambda: prompts.Evidence([]))
     spectrum: dict[str, list[int]] = field(default_factory=dict)
     totals: list[int] = field(default_factory=lambda: [0, 0])
+    doctest: bool = False
+    """The targets are doctests (the examples in the docstring of a function the task names)."""
 
 
 class FixWorkflow:
@@ -111,7 +121,8 @@ class FixWorkflow:
                          "model_seconds": round(response.seconds, 3), "temperature": temperature})
         return response.content
 
-    def _pytest(self, phase: str, args: list[str] | str = "", trace: bool = False) -> tuple[TestReport, dict]:
+    def _pytest(self, phase: str, args: list[str] | str = "", trace: bool = False,
+                doctest: bool = False) -> tuple[TestReport, dict]:
         """Run the tests (all, or the ids in ``args``) with pytest, or with unittest where the project's
         Python has no pytest; ``trace`` records which functions each test runs (pytest only)."""
         ids = args if isinstance(args, list) else []
@@ -127,6 +138,7 @@ class FixWorkflow:
             env += f" PYTHONPATH={self._harness_path()}${{PYTHONPATH:+:$PYTHONPATH}} LOCODER_TRACE_OUT={TRACE_FILE}"
             plugin = " -p locoder_trace"
         extra = node_args(ids) if ids else (args if isinstance(args, str) else "")
+        extra = f"--doctest-modules {extra}" if doctest else extra
         output = self._tool(phase, "run_command", command=f"{env} {self.python} -m pytest{plugin} {PYTEST_ARGS} {extra}".rstrip())
         return parse_pytest(output), self._read_trace() if trace else {}
 
@@ -159,6 +171,8 @@ class FixWorkflow:
             repro.targets = report.failing_ids
             repro.evidence = prompts.Evidence(report.failures)
             return repro
+        if self.runner == "pytest" and self._doctests(task, repro):
+            return repro
         example = next(iter(examples(task)), None)
         if example is not None:
             # Run as a script from the workspace root (the plugin's script mode puts it first on sys.path, as
@@ -178,6 +192,27 @@ class FixWorkflow:
         if self.runner == "pytest":
             self._write_repro_test(task, repro)
         return repro
+
+    def _doctests(self, task: str, repro: Reproduction) -> bool:
+        """The examples in the docstrings of the functions the task names, as the target tests, when they fail
+        now (a function to write, or one whose documented behaviour broke)."""
+        named = named_in(task)
+        files = sorted({d.path for d in project_definitions(self.workspace, list(workspace_files(self.workspace)))
+                        if d.name in named and ">>>" in d.source})
+        if not files:
+            return False
+        report, trace = self._pytest("reproduce", " ".join(files), trace=self.config.trace, doctest=True)
+        failing = [f for f in report.failures if f.kind == "failed"]
+        if not failing:
+            return False
+        repro.targets, repro.doctest = [f.nodeid for f in failing], True
+        repro.evidence = prompts.Evidence(failing)
+        for key, (passed, failed) in (trace.get("functions") or {}).items():
+            counts = repro.spectrum.setdefault(key, [0, 0])
+            counts[0] += passed
+            counts[1] += failed
+        repro.totals = [a + b for a, b in zip(repro.totals, trace.get("tests") or [0, 0])]
+        return True
 
     def _write_repro_test(self, task: str, repro: Reproduction) -> None:
         """Ask the model for a test of what the user expects; keep it when it fails now, as a real failure."""
@@ -222,11 +257,13 @@ class FixWorkflow:
 
     def _validate(self, repro: Reproduction) -> tuple[bool, str, TestReport | None]:
         """Whether the repair stands, and if not the failure to show the model."""
-        report, _ = self._pytest("validate", list(repro.targets))
+        report, _ = self._pytest("validate", list(repro.targets), doctest=repro.doctest)
         still = [f for f in report.failures if f.nodeid in repro.targets] or \
             ([] if report.collected else [Failure("collection", summary="the tests could not run")])
         if still or not report.collected:
             return False, "\n\n".join(prompts.failure_text(f, self.workspace) for f in still[:2]), report
+        if repro.report is None or not repro.report.collected:
+            return True, "", report  # the project had no tests of its own to keep passing
         suite, _ = self._pytest("validate")
         before = set(repro.report.failing_ids) if repro.report else set()
         broken = [f for f in suite.failures if f.nodeid not in before and f.nodeid not in repro.targets]

@@ -24,6 +24,10 @@ IMPERATIVE = re.compile(r"^\s*(please\s+)?(fix|add|create|write|implement|make|c
                         r"delete|update|run|install|improve|correct|repair)\b", re.I)
 
 
+IMPLEMENT = re.compile(r"^\s*(please\s+)?(implement|complete|finish|fill in|write the body of)\b", re.I)
+PY_FILE = re.compile(r"[\w./-]+\.py\b")
+
+
 def route(task: str, workspace: Path) -> str:
     """``fix``, ``ask`` or ``loop`` for a task, from its words and the project's test setup."""
     text = task.strip()
@@ -32,7 +36,25 @@ def route(task: str, workspace: Path) -> str:
     command = detect_test_command(workspace)
     if FIX.search(text) and command is not None and " -m pytest" in command:
         return "fix"
+    if IMPLEMENT.match(text) and _names_a_function(text, workspace):
+        return "fix"
     return "loop"
+
+
+def _names_a_function(task: str, workspace: Path) -> bool:
+    """Whether the task names a function defined in a Python file it also names (one to write or complete)."""
+    from locoder.repair.localise import definitions, named_in
+    from locoder.tools.paths import resolve_in_workspace
+
+    names = named_in(task)
+    for rel in PY_FILE.findall(task):
+        try:
+            source = resolve_in_workspace(workspace, rel).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError, ValueError, Exception):
+            continue
+        if any(d.name in names for d in definitions(rel, source)):
+            return True
+    return False
 
 
 class TaskRouter:

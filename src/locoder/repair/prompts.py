@@ -13,10 +13,10 @@ from locoder.repair.forms import FORMS
 from locoder.repair.localise import Definition
 
 REPAIR_SYSTEM = (
-    "You fix bugs in Python code. You are shown what the user reported, the evidence (failing tests, the output "
-    "of their example), and the one function the evidence points to. Find the mistake in that function and "
-    "write it corrected. Change only what the fix needs; keep its name, signature, docstring and style. "
-    "Never change a test to make it pass.")
+    "You fix and complete Python code. You are shown what the user asked or reported, the evidence (failing "
+    "tests, the output of their example), and the one function the evidence points to. Find what is wrong or "
+    "missing in that function and write it corrected. Change only what is needed; keep its name, signature, "
+    "docstring and style. Never change a test to make it pass.")
 
 REPRO_SYSTEM = (
     "You write pytest tests that reproduce bug reports. The test states what the user expects, so it fails "
@@ -92,9 +92,9 @@ def repair_request(task: str, evidence: Evidence, target: Definition, root: Path
     cls = target.qualname.rsplit(".", 1)[0] if "." in target.qualname else ""
     where = f"{target.path} lines {target.start}-{target.end}" + (f", a method of class {cls}" if cls else "")
     return "\n\n".join([
-        f"The user's report:\n{task.strip()}",
+        f"The user's request:\n{task.strip()}",
         evidence_text(evidence, root),
-        f"The function to fix, in {where}:\n```python\n{target.source}\n```",
+        f"The function to change, in {where}:\n```python\n{target.source}\n```",
         FORMS[form].ask,
     ])
 
