@@ -16,6 +16,7 @@ import pytest
 from fakeserver import FakeServer
 from locoder.bench.peers import (
     PeerCommand,
+    PeerError,
     aider_command,
     ensure_peer,
     git_diff_stat,
@@ -28,7 +29,6 @@ from locoder.bench.peers import (
     run_mini_swe_agent,
 )
 from locoder.bench.proxy import CountingProxy, prepare_body
-from locoder.exceptions import PeerError
 from locoder.sandbox import SandboxPolicy
 from locoder.sandbox.runners import resolve_runner
 

@@ -21,9 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from locoder.bench.proxy import CountingProxy
-from locoder.exceptions import PeerError
+from locoder.exceptions import LocoderError
 from locoder.sandbox import Sandbox, SandboxPolicy
 from locoder.sandbox.runners import resolve_runner
+
+
+class PeerError(LocoderError):
+    """Installing or starting a peer agent failed; the message says what to do. (Kept here rather than in
+    ``locoder.exceptions``: only the benchmark raises it.)"""
 
 
 @dataclass(frozen=True)
