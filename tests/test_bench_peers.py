@@ -25,6 +25,7 @@ from locoder.bench.peers import (
     model_metadata,
     mswea_command,
     peer_environment,
+    peer_finish,
     run_aider,
     run_mini_swe_agent,
 )
@@ -210,6 +211,16 @@ def test_peer_environment_drops_the_users_peer_settings_and_puts_the_peer_last_o
     assert env == {"PATH": "/usr/bin:/peers/a/bin", "LANG": "C.UTF-8", "OPENAI_API_KEY": "none"}
 
 
+def test_peer_finish_reads_how_each_peer_stopped():
+    assert peer_finish("mini-swe-agent", "step 15\n\nExit:\nLimitsExceeded\nSaved trajectory to 'x'\n") == \
+        "LimitsExceeded"
+    assert peer_finish("mini-swe-agent", "Exit:\n\nSubmitted\n") == "Submitted"
+    assert peer_finish("mini-swe-agent", "Traceback ...\n") == "unknown"
+    assert peer_finish("aider", "Added 24 lines of output to the chat.\nOnly 3 reflections allowed, stopping.\n") == \
+        "reflections_exhausted"
+    assert peer_finish("aider", "Applied edit to mathutil.py\n") == "done"
+
+
 def test_installed_peer_needs_a_finished_install(tmp_path):
     assert installed_peer("aider", tmp_path) is None
     root = tmp_path / "aider-0.86.2"
@@ -284,7 +295,7 @@ def outcome(repo: Path, run) -> dict:
     report = {"agent": run.agent, "fixed": tests.returncode == 0, "exit_code": run.exit_code,
               "timed_out": run.timed_out, "seconds": round(run.seconds, 1), "requests": run.requests,
               "prompt_tokens": run.prompt_tokens, "completion_tokens": run.completion_tokens,
-              "changed": run.changed, "sandbox": run.sandbox, "log": str(run.log_path)}
+              "finish": run.finish, "changed": run.changed, "sandbox": run.sandbox, "log": str(run.log_path)}
     print("PEER RUN", json.dumps(report))
     return report
 
@@ -294,7 +305,7 @@ def check_run(run, tiny: Path, log: Path) -> None:
     assert run.log_path == log and text.startswith("$ ")
     assert run.timed_out or run.exit_code is not None, text[-2000:]
     assert run.requests >= 1 and run.prompt_tokens > 0 and run.completion_tokens > 0, text[-2000:]
-    assert run.sandbox in ("bubblewrap", "landlock", "plain")
+    assert run.sandbox in ("bubblewrap", "landlock", "plain") and run.finish
     outcome(tiny, run)
 
 

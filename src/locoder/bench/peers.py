@@ -81,6 +81,8 @@ class PeerRun:
     """The runner that confined it: bubblewrap, landlock or plain (not confined)."""
     settings: dict[str, object] = field(default_factory=dict)
     """The choices this run was made with (edit format, step limit, ...), for the report."""
+    finish: str = ""
+    """How the peer says it stopped, from its log (``peer_finish``): both exit 0 whether or not they succeed."""
 
 
 def peer_dir(name: str, cache_dir: Path | None = None) -> Path:
@@ -324,7 +326,22 @@ def _run_peer(agent: str, command: PeerCommand, repo: Path, timeout: float, log_
                    requests=totals.requests, prompt_tokens=totals.prompt_tokens,
                    completion_tokens=totals.completion_tokens, log_path=log_path,
                    changed=git_diff_stat(repo, base, runner), failed_requests=totals.failed, sandbox=resolved,
-                   settings=settings)
+                   settings=settings, finish="timeout" if result.timed_out else peer_finish(agent, result.output))
+
+
+def peer_finish(agent: str, log: str) -> str:
+    """Why a peer stopped, as its output says. mini-swe-agent prints ``Exit:`` and its exit status
+    (``Submitted``, ``LimitsExceeded``, ``TimeExceeded``, ``RepeatedFormatError``, an exception's name);
+    Aider says when its test-fix loop ran out of reflections, and otherwise just ends ("done")."""
+    lines = [line.strip() for line in log.splitlines()]
+    if agent == "mini-swe-agent":
+        for i in range(len(lines) - 1, -1, -1):
+            if lines[i] == "Exit:":
+                return next((line for line in lines[i + 1:] if line), "unknown")
+        return "unknown"
+    if any(line.startswith("Only ") and line.endswith("reflections allowed, stopping.") for line in lines):
+        return "reflections_exhausted"
+    return "done"
 
 
 # Git as the benchmark runs it, immune to the repository's configuration where flags allow; it runs in the
