@@ -245,3 +245,14 @@ def test_toolchains_under_hidden_folders_come_back_read_only(tmp_path):
     (pyenv / "versions").mkdir()
     exposed = toolchain_paths([tmp_path / "home", Path("/tmp")], f"{venv / 'bin'}:{pyenv / 'shims'}:/usr/bin")
     assert venv / "bin" in exposed and pyenv in exposed and Path("/usr/bin") not in exposed
+
+
+def test_a_virtualenv_on_path_comes_back_whole(tmp_path):
+    from locoder.sandbox.runners import toolchain_paths
+
+    venv = tmp_path / "home" / ".cache" / "tool-1.0"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "lib").mkdir()
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    exposed = toolchain_paths([tmp_path / "home", Path("/tmp")], f"/usr/bin:{venv / 'bin'}")
+    assert venv in exposed and venv / "bin" not in exposed

@@ -84,15 +84,16 @@ def limit_argv(policy: SandboxPolicy, use_nproc: bool) -> list[str]:
 
 def toolchain_paths(hidden: list[Path], env_path: str) -> list[Path]:
     """Folders under hidden paths that commands still need, read-only: PATH entries (a version
-    manager's ``shims`` folder brings its whole root, as pyenv, rbenv and asdf need) and the real
-    prefixes of locoder's own Python."""
+    manager's ``shims`` folder brings its whole root, as pyenv, rbenv and asdf need; a virtualenv's
+    ``bin`` brings the virtualenv, whose scripts need its ``lib``) and the real prefixes of locoder's
+    own Python."""
     import sys
 
     candidates = [Path(p) for p in env_path.split(os.pathsep) if p]
     candidates += [Path(os.path.realpath(sys.base_prefix)), Path(os.path.realpath(sys.prefix))]
     exposed: list[Path] = []
     for path in candidates:
-        if path.name == "shims":
+        if path.name == "shims" or (path.name == "bin" and (path.parent / "pyvenv.cfg").is_file()):
             path = path.parent
         if path.is_dir() and any(h == path or h in path.parents for h in hidden) and path not in exposed:
             exposed.append(path)
