@@ -181,12 +181,18 @@ def _one(spec: dict) -> dict:
     item = next(i for i in suite.items() if i.id == spec["task"])
     work = Path(tempfile.mkdtemp(prefix=f"locoder-bench-{spec['agent']}-"))
     try:
-        result = run_agent(spec["agent"], suite, item, spec["base_url"], spec["model"], spec["timeout"], work,
-                           tuple(spec["locoder_args"]))
-        if spec.get("keep_logs"):
+        try:
+            result = run_agent(spec["agent"], suite, item, spec["base_url"], spec["model"], spec["timeout"], work,
+                               tuple(spec["locoder_args"]))
+        except Exception as exc:  # one broken task must not end the run; it is reported as not solved
+            result = Result(suite.name, item.id, spec["agent"], False, 0.0, None, False, 0, 0, 0,
+                            f"the run failed: {type(exc).__name__}: {exc}"[:500])
+        log = work / f"{spec['agent']}.log"
+        if spec.get("keep_logs") and log.exists():
             logs = Path(spec["keep_logs"])
             logs.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(work / f"{spec['agent']}.log", logs / f"{spec['task']}.{spec['agent']}.log")
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec["task"])
+            shutil.copy2(log, logs / f"{safe}.{spec['agent']}.log")
         return asdict(result)
     finally:
         shutil.rmtree(work, ignore_errors=True)
