@@ -165,6 +165,9 @@ class FixWorkflow:
     def reproduce(self, task: str) -> Reproduction:
         self._choose_runner()
         report, trace = self._pytest("reproduce", trace=self.config.trace)
+        if self.config.trace and not report.collected and not report.no_tests:
+            # Tracing slows a suite two to three times; one that did not finish traced is run plain.
+            report, trace = self._pytest("reproduce")
         repro = Reproduction(report, spectrum=dict(trace.get("functions") or {}),
                              totals=list(trace.get("tests") or [0, 0]))
         if report.failures:

@@ -59,6 +59,8 @@ class TestReport:
     counts: dict[str, int]
     collected: bool
     """False when pytest found nothing to run or stopped on a usage or internal error."""
+    no_tests: bool = False
+    """The project has no tests to run (pytest said so); not the same as a run that did not finish."""
 
     @property
     def failing_ids(self) -> list[str]:
@@ -120,8 +122,9 @@ def parse_pytest(output: str) -> TestReport:
     counts: dict[str, int] = {}
     for number, word in COUNTS.findall(tail):
         counts["error" if word.startswith("error") else word] = int(number)
-    collected = bool(counts) and "no tests ran" not in tail
-    return TestReport(failures, counts, collected)
+    no_tests = "no tests ran" in tail
+    collected = bool(counts) and not no_tests
+    return TestReport(failures, counts, collected, no_tests)
 
 
 UNITTEST_HEAD = re.compile(r"^(FAIL|ERROR): (\w+) \(([\w.]+)\)\s*$", re.M)
