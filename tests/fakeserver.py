@@ -14,6 +14,10 @@ class FakeServer:
         self.requests: list[dict] = []
         self.delay: threading.Event | None = None
         """When set, each answer waits for this event (to test clients' timeouts)."""
+        self.model_list: bytes | None = b'{"data": [{"id": "m"}]}'
+        """The answer to ``GET .../models`` (which clients send to learn the model's facts), served without
+        taking from the queue or being recorded; None: such requests are answered from the queue too."""
+        self.listings = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -21,12 +25,18 @@ class FakeServer:
                 pass
 
             def _answer(self):
+                if self.command == "GET" and self.path.endswith("/models") and outer.model_list is not None:
+                    outer.listings += 1
+                    return self._send(200, "application/json", outer.model_list)
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("authorization")})
                 status, kind, payload = outer.answers.pop(0)
                 if outer.delay is not None:
                     outer.delay.wait(10)
+                self._send(status, kind, payload)
+
+            def _send(self, status, kind, payload):
                 self.send_response(status)
                 self.send_header("content-type", kind)
                 self.send_header("content-length", str(len(payload)))

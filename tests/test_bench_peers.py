@@ -61,6 +61,7 @@ def upstream():
 
 
 def test_proxy_counts_plain_requests_and_forwards_everything_else(upstream):
+    upstream.model_list = None  # the listing is forwarded from the queue like any other request
     upstream.answers += [(200, "application/json", completion(prompt=11, done=3)),
                          (200, "application/json", completion(prompt=30, done=5)),
                          (200, "application/json", b'{"data": [{"id": "m"}]}')]

@@ -130,6 +130,7 @@ def test_auth_and_not_found_errors(server):
 
 
 def test_model_name_comes_from_the_server_when_unset(server):
+    server.model_list = None
     server.answers = [(200, "application/json", b'{"data": [{"id": "served-model"}]}'), ok_stream()]
     c = client(server.url, model="")
     c.query(MESSAGES)

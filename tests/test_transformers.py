@@ -26,7 +26,8 @@ def test_agent_runs_on_a_transformers_model_loaded_from_gguf(gguf, repo):
     out = subprocess.run(
         [sys.executable, "-m", "locoder", "run", "What does the function scale in calc.py return?", "-w", str(repo),
          "--backend", "transformers", "--model", gguf, "--max-steps", "3", "--temperature", "0",
-         "--max-new-tokens", "120", "--context-window", "4096"],
+         "--max-new-tokens", "120", "--context-window", "4096",
+         "--workflow", "loop"],  # the tool loop, whose calls this test reads (a question would go to ask)
         capture_output=True, text=True, timeout=900, env=env,
     )
     assert "Traceback" not in out.stderr, out.stderr[-3000:]
