@@ -164,3 +164,21 @@ def test_doctor_names_the_runner_and_what_it_does_not_cover(repo, env):
     assert "NOT covered: .locoder" in out and "TCP off" in out
     plain = " ".join(locoder("doctor", "-w", str(repo), "--sandbox", "plain", cwd=repo, env=env).stdout.split())
     assert "runner plain" in plain and "NOT confined" in plain
+
+
+def test_the_state_folder_stays_out_of_git_status(tmp_path, env):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "exclude").write_text("*.log")  # no final newline
+    replies = [action("final_answer", answer="nothing to do")]
+    for _ in range(2):  # the line is added once, not again on the next session
+        done = locoder("-w", str(repo), "run", "say hi", "--model", script(tmp_path, replies), "--workflow", "loop",
+                       env=env)
+        assert done.returncode == 0, done.stderr
+    assert (repo / ".locoder").is_dir()
+    assert (repo / ".git" / "info" / "exclude").read_text() == "*.log\n/.locoder/\n"
+    status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=all"],
+                            capture_output=True, text=True, check=True)
+    assert status.stdout == ""

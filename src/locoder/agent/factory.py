@@ -56,6 +56,36 @@ def prepare_state(settings: Settings) -> None:
             f"cannot write the state folder {settings.state_path} ({exc.strerror}); "
             "make the workspace writable or pass --workspace DIR"
         ) from None
+    exclude_state_from_git(settings.workspace_path, settings.state_path)
+
+
+def exclude_state_from_git(workspace: Path, state: Path) -> None:
+    """List the state folder in ``.git/info/exclude`` so ``git status`` and ``git add -A`` pass it by.
+
+    Only a plain ``.git`` folder is touched (never through a symlink), and only to add the one line; a
+    repository that cannot be written is left as it is.
+    """
+    try:
+        relative = state.resolve().relative_to(workspace.resolve())
+    except ValueError:
+        return  # the state lives outside the workspace
+    git = workspace / ".git"
+    info = git / "info"
+    if not git.is_dir() or git.is_symlink() or info.is_symlink():
+        return
+    line = f"/{relative.as_posix()}/"
+    exclude = info / "exclude"
+    try:
+        if exclude.is_symlink():
+            return
+        text = exclude.read_text(encoding="utf-8", errors="replace") if exclude.exists() else ""
+        if {line, line.rstrip("/"), line.lstrip("/"), line.strip("/")} & set(text.splitlines()):
+            return
+        info.mkdir(exist_ok=True)
+        with open(exclude, "a", encoding="utf-8") as handle:
+            handle.write(("\n" if text and not text.endswith("\n") else "") + line + "\n")
+    except OSError:
+        pass
 
 
 def build_sandbox(settings: Settings) -> Sandbox:
