@@ -23,13 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from locoder.tasks.bugfix import load_tasks, prepare, score
-
 from locoder.agent.factory import build_agent
 from locoder.agent.fix import FixConfig, FixWorkflow
 from locoder.bench.runner import default_tasks_file
 from locoder.config import load_settings
 from locoder.repair.failures import PYTEST_ARGS
+from locoder.tasks.bugfix import load_tasks, prepare, score
 from locoder.tools.tests import project_python
 
 FORMS = ("fenced", "function", "search_replace", "diff")

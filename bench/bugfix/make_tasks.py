@@ -115,9 +115,9 @@ def _function_at(text: str, line: int) -> tuple[str, int, int] | None:
     """The innermost function around ``line``: (name, first line, last line), or None at module level."""
     best = None
     for node in ast.walk(ast.parse(text)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno <= line <= node.end_lineno:
-            if best is None or node.lineno >= best[1]:
-                best = (node.name, node.lineno, node.end_lineno)
+        inside = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.lineno <= line <= node.end_lineno
+        if inside and (best is None or node.lineno >= best[1]):
+            best = (node.name, node.lineno, node.end_lineno)
     return best
 
 
