@@ -1,6 +1,6 @@
 """Bug-fix tasks on real projects: one injected fault, a user's report, and a scorer that runs the real suite.
 
-A task file (``bench/bugfix/tasks.json``) holds ``projects`` (pinned sdists and how to test them) and
+A task file (``bugfix.json`` beside this module, made by ``bench/bugfix/make_tasks.py``) holds ``projects`` (pinned sdists and how to test them) and
 ``tasks`` (a fault, the report, the tests it breaks). ``prepare`` turns a task into what a user with that bug
 would have: a git repository whose one commit already contains the faulty code (``git diff`` shows
 nothing), with a ``.venv`` that runs its tests. ``score`` runs the whole suite on the agent's library code
