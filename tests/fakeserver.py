@@ -7,7 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeServer:
-    """Serves a queue of (status, content_type, body) answers; records requests."""
+    """Serves a queue of (status, content_type, body) answers; records requests. A body may be a function of
+    the response's file, which writes it at its own pace (a server that trickles)."""
 
     def __init__(self):
         self.answers: list[tuple[int, str, bytes]] = []
@@ -37,6 +38,17 @@ class FakeServer:
                 self._send(status, kind, payload)
 
             def _send(self, status, kind, payload):
+                if callable(payload):
+                    self.send_response(status)
+                    self.send_header("content-type", kind)
+                    self.send_header("connection", "close")
+                    self.end_headers()
+                    try:
+                        payload(self.wfile)
+                    except OSError:  # the client hung up (what a deadline does)
+                        pass
+                    self.close_connection = True
+                    return
                 self.send_response(status)
                 self.send_header("content-type", kind)
                 self.send_header("content-length", str(len(payload)))

@@ -67,8 +67,15 @@ class Agent:
         self.steps, self._format_failures, self._last_key, self._repeats = 0, 0, "", 0
 
     def emit(self, event: dict) -> None:
+        """Every sink gets the event, even when one before it fails; the first failure is raised after."""
+        failure = None
         for sink in self.sinks:
-            sink.emit(event)
+            try:
+                sink.emit(event)
+            except Exception as exc:  # noqa: BLE001 - re-raised below, once every sink had its turn
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def run(self, task: str, evidence: str = "", announce: bool = True) -> RunResult:
         """Work on ``task`` until it is done or stops. ``evidence`` (what a workflow found before handing the
@@ -98,12 +105,23 @@ class Agent:
             self.messages.append(Message("user", "[The user interrupted the last step.]"))
         except LocoderError as exc:
             status, answer, stop = "error", str(exc), "error"
+        except Exception as exc:  # a bug or a bad input must still end the run with its result on record
+            status, answer, stop = "error", f"internal error: {type(exc).__name__}: {exc}"[:2000], "error"
+            self._emit_quietly({"type": "error", "step": self.steps, "error": type(exc).__name__,
+                                "message": str(exc)[:2000]})
         used = Usage(**asdict(self.usage))
         for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
             setattr(used, name, getattr(used, name) - getattr(usage_before, name))
         result = RunResult(status, answer, self.steps, used, time.monotonic() - start, stop)
-        self.emit({"type": "result", **asdict(result)})
+        self._emit_quietly({"type": "result", **asdict(result)})
         return result
+
+    def _emit_quietly(self, event: dict) -> None:
+        """Emit where a failing sink must not hide the outcome (the other sinks still got the event)."""
+        try:
+            self.emit(event)
+        except Exception:  # noqa: BLE001, S110
+            pass
 
     def step(self) -> None:
         if self.steps >= self.config.max_steps:

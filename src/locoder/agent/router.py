@@ -7,11 +7,14 @@ nothing in the code index for the question), with what they found as evidence.
 from __future__ import annotations
 
 import re
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 from locoder.agent.ask import AskWorkflow
 from locoder.agent.fix import FixConfig, FixWorkflow
 from locoder.agent.loop import Agent, RunResult
+from locoder.messages import Usage
 from locoder.tools.tests import detect_test_command
 
 WORKFLOWS = ("auto", "fix", "ask", "loop")
@@ -69,6 +72,23 @@ class TaskRouter:
         return getattr(self.agent, name)
 
     def run(self, task: str) -> RunResult:
+        """The task's result; whatever a workflow raises (a bug, a bad input) still ends with an ``error`` and
+        a ``result`` record, never a traceback (Ctrl-C and exiting are left alone)."""
+        start = time.monotonic()
+        try:
+            return self._run(task)
+        except Exception as exc:  # noqa: BLE001 - turned into the records below
+            result = RunResult("error", f"internal error: {type(exc).__name__}: {exc}"[:2000], 0, Usage(),
+                               time.monotonic() - start, "error")
+            for event in ({"type": "error", "error": type(exc).__name__, "message": str(exc)[:2000]},
+                          {"type": "result", **asdict(result)}):
+                try:
+                    self.agent.emit(event)
+                except Exception:  # noqa: BLE001, S110 - a failing sink must not hide the result from the others
+                    pass
+            return result
+
+    def _run(self, task: str) -> RunResult:
         kind = route(task, self.workspace) if self.workflow == "auto" else self.workflow
         if kind == "ask":
             result = AskWorkflow(self.agent, self.workspace).run(task)

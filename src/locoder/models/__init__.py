@@ -77,7 +77,8 @@ def _open_ollama(settings: Settings, profile: Profile, progress: Any) -> Model:
     return OllamaModel(OllamaConfig(
         model=model_id(settings), base_url=settings.ollama_url, context_window=context_window(settings, profile),
         temperature=settings.temperature, max_tokens=settings.max_tokens,
-        first_token_timeout=settings.first_token_timeout, retries=settings.connect_retries,
+        first_token_timeout=settings.first_token_timeout, request_timeout=settings.request_timeout,
+        retries=settings.connect_retries,
         thinking=_thinking(settings)))
 
 

@@ -6,7 +6,6 @@ each streamed line (the first token included) is capped, so a model that never l
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +15,17 @@ import httpx
 
 from locoder.exceptions import BackendError
 from locoder.messages import Message, ModelResponse, ToolCall, Usage
-from locoder.models.http import connection_error, error_text, status_error, with_retries
+from locoder.models.http import (
+    Deadline,
+    connection_error,
+    error_text,
+    load_json,
+    shape_error,
+    status_error,
+    text_of,
+    tool_arguments,
+    with_retries,
+)
 
 DEFAULT_URL = "http://127.0.0.1:11434"
 
@@ -32,6 +41,8 @@ class OllamaConfig:
     max_tokens: int = 1024
     first_token_timeout: float = 30.0
     """Seconds to wait for each streamed line, the first one included."""
+    request_timeout: float = 300.0
+    """Seconds one request may take in all, however steadily the server streams."""
     retries: int = 2
     thinking: bool | None = None
     """``think`` for models with a thinking mode; None leaves the model's default."""
@@ -102,18 +113,25 @@ class OllamaModel:
     def _chat(self, body: dict[str, Any]) -> ModelResponse:
         url = self.base_url + "/api/chat"
         start = time.monotonic()
+        deadline = Deadline(url, self.config.request_timeout, start)
         try:
-            with self._http.stream("POST", url, json=body) as response:
+            with self._http.stream("POST", url, json=body) as response, deadline.watch(response):
                 if response.status_code >= 400:
                     raise _ollama_error(url, response.status_code, response.read().decode(errors="replace"), self.name)
-                return _collect(_lines(url, response.iter_lines()), start)
-        except httpx.ReadTimeout:
+                return _collect(url, _lines(url, deadline.lines(response.iter_lines())), start)
+        except BackendError:
+            if deadline.expired:
+                raise deadline.error() from None
+            raise
+        except httpx.HTTPError as exc:
+            if deadline.expired:
+                raise deadline.error() from None
+            if not isinstance(exc, httpx.ReadTimeout):
+                raise connection_error(url, exc) from None
             raise BackendError(
                 f"{url} sent nothing for {self.config.first_token_timeout:g}s; the model may still be loading "
                 "or too large for this machine (raise the wait with first_token_timeout)", retryable=False
             ) from None
-        except httpx.HTTPError as exc:
-            raise connection_error(url, exc) from None
 
 
 def _lines(url: str, lines: Iterator[str]) -> Iterator[dict[str, Any]]:
@@ -121,10 +139,7 @@ def _lines(url: str, lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     for line in lines:
         if not line.strip():
             continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            raise BackendError(f"{url} sent a malformed line: {line[:120]!r}", retryable=True) from None
+        event = load_json(url, line, "line")
         if "error" in event:
             raise BackendError(f"{url} reported an error: {error_text(event)}")
         yield event
@@ -135,35 +150,49 @@ def _lines(url: str, lines: Iterator[str]) -> Iterator[dict[str, Any]]:
         raise BackendError(f"{url} closed the stream before it finished", retryable=True)
 
 
-def _collect(events: Iterator[dict[str, Any]], start: float) -> ModelResponse:
+def _collect(url: str, events: Iterator[dict[str, Any]], start: float) -> ModelResponse:
     content, thinking, calls = [], [], []
     first = None
     final: dict[str, Any] = {}
     for event in events:
         message = event.get("message") or {}
-        if first is None and (message.get("content") or message.get("thinking") or message.get("tool_calls")):
+        if not isinstance(message, dict):
+            raise shape_error(url, "a message", message)
+        piece, thought = text_of(url, "content", message.get("content")), text_of(url, "thinking", message.get("thinking"))
+        raw_calls = message.get("tool_calls") or []
+        if not isinstance(raw_calls, list):
+            raise shape_error(url, "tool_calls", raw_calls)
+        if first is None and (piece or thought or raw_calls):
             first = time.monotonic() - start
-        content.append(message.get("content") or "")
-        thinking.append(message.get("thinking") or "")
-        for call in message.get("tool_calls") or []:
-            fn = call.get("function") or {}
-            args = fn.get("arguments") or {}
-            if isinstance(args, str):
-                args = json.loads(args) if args.strip() else {}
-            calls.append(ToolCall(fn.get("name", ""), args if isinstance(args, dict) else {}))
+        content.append(piece)
+        thinking.append(thought)
+        for call in raw_calls:
+            fn = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(fn, dict):
+                raise shape_error(url, "a tool call", call)
+            calls.append(ToolCall(text_of(url, "a tool call's name", fn.get("name")), tool_arguments(fn.get("arguments"))))
         if event.get("done"):
             final = event
-    prompt = int(final.get("prompt_eval_count") or 0)
+    prompt = _count(url, "prompt_eval_count", final.get("prompt_eval_count"))
     return ModelResponse(
         content="".join(content),
         tool_calls=calls,
         # Ollama says "stop" even when it stopped to call a tool, and "length" when num_predict ran out.
-        finish_reason=final.get("done_reason") or "stop",
-        usage=Usage(prompt_tokens=prompt, completion_tokens=int(final.get("eval_count") or 0), prompt_processed=prompt),
+        finish_reason=text_of(url, "done_reason", final.get("done_reason")) or "stop",
+        usage=Usage(prompt_tokens=prompt, completion_tokens=_count(url, "eval_count", final.get("eval_count")),
+                    prompt_processed=prompt),
         seconds=time.monotonic() - start,
         first_token_seconds=first,
         reasoning="".join(thinking),
     )
+
+
+def _count(url: str, what: str, value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise shape_error(url, what, value)
+    return int(value)
 
 
 def _ollama_error(url: str, status: int, text: str, model: str) -> BackendError:

@@ -4,7 +4,6 @@ server misbehaviour into a ``BackendError`` with a message a user can act on."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +13,18 @@ import httpx
 
 from locoder.exceptions import BackendError
 from locoder.messages import Message, ModelResponse, ToolCall, Usage
-from locoder.models.http import connection_error, decode_json, error_text, status_error, with_retries
+from locoder.models.http import (
+    Deadline,
+    connection_error,
+    decode_json,
+    error_text,
+    load_json,
+    shape_error,
+    status_error,
+    text_of,
+    tool_arguments,
+    with_retries,
+)
 
 
 @dataclass
@@ -27,7 +37,8 @@ class OpenAICompatConfig:
     temperature: float = 0.2
     max_tokens: int = 1024
     timeout: float = 300.0
-    """Seconds to wait for the response (and between streamed chunks)."""
+    """Seconds one request may take in all, from sending it to the last streamed chunk (each wait for a
+    chunk is capped by the same number)."""
     connect_timeout: float = 10.0
     retries: int = 3
     """Retries on connection errors, 429 and 5xx, with exponential backoff."""
@@ -115,18 +126,23 @@ class OpenAICompatModel:
     def _stream(self, body: dict[str, Any]) -> ModelResponse:
         url = self.base_url + "/chat/completions"
         start = time.monotonic()
+        deadline = Deadline(url, self.config.timeout, start)
         try:
-            with self._http.stream("POST", url, json=body) as response:
+            with self._http.stream("POST", url, json=body) as response, deadline.watch(response):
                 if response.status_code >= 400:
                     raise status_error(url, response.status_code, response.read().decode(errors="replace"))
                 kind = response.headers.get("content-type", "")
                 if "text/event-stream" not in kind:
                     # Some servers ignore stream=true and answer with one JSON document.
                     data = decode_json(url, response.read().decode(errors="replace"), kind)
-                    return _from_completion(data, time.monotonic() - start)
-                return _collect(_events(url, response.iter_lines()), start)
+                    return _from_completion(url, data, time.monotonic() - start)
+                return _collect(url, _events(url, deadline.lines(response.iter_lines())), start)
         except httpx.HTTPError as exc:
-            raise connection_error(url, exc) from None
+            raise deadline.error() if deadline.expired else connection_error(url, exc) from None
+        except BackendError:
+            if deadline.expired:
+                raise deadline.error() from None
+            raise
 
 
 def _events(url: str, lines: Iterator[str]) -> Iterator[dict[str, Any]]:
@@ -138,18 +154,17 @@ def _events(url: str, lines: Iterator[str]) -> Iterator[dict[str, Any]]:
         if payload == "[DONE]":
             done = True
             break
-        try:
-            event = json.loads(payload)
-        except json.JSONDecodeError:
-            raise BackendError(f"{url} sent a malformed stream event: {payload[:120]!r}", retryable=True) from None
-        if isinstance(event, dict) and "error" in event:
+        event = load_json(url, payload, "stream event")
+        if "error" in event:
             raise BackendError(f"{url} reported an error mid-stream: {error_text(event)}")
         yield event
     if not done:
         raise BackendError(f"{url} closed the stream before it finished", retryable=True)
 
 
-def _collect(events: Iterator[dict[str, Any]], start: float) -> ModelResponse:
+def _collect(url: str, events: Iterator[dict[str, Any]], start: float) -> ModelResponse:
+    """The streamed deltas put together. Every field is checked for its type: a server that sends
+    something else gets a ``BackendError`` naming the field, never a traceback."""
     content: list[str] = []
     reasoning: list[str] = []
     calls: dict[int, dict[str, Any]] = {}
@@ -158,22 +173,28 @@ def _collect(events: Iterator[dict[str, Any]], start: float) -> ModelResponse:
     usage = Usage()
     for event in events:
         if event.get("usage"):
-            usage = _usage(event)
-        for choice in event.get("choices") or []:
+            usage = _usage(url, event)
+        choices = event.get("choices") or []
+        if not isinstance(choices, list):
+            raise shape_error(url, "choices", choices)
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise shape_error(url, "a choice", choice)
             delta = choice.get("delta") or {}
-            piece = delta.get("content") or ""
-            think = delta.get("reasoning_content") or delta.get("reasoning") or ""
-            if (piece or think or delta.get("tool_calls")) and first is None:
+            if not isinstance(delta, dict):
+                raise shape_error(url, "a delta", delta)
+            piece = text_of(url, "content", delta.get("content"))
+            think = text_of(url, "reasoning", delta.get("reasoning_content") or delta.get("reasoning"))
+            tool_calls = delta.get("tool_calls") or []
+            if not isinstance(tool_calls, list):
+                raise shape_error(url, "tool_calls", tool_calls)
+            if (piece or think or tool_calls) and first is None:
                 first = time.monotonic() - start
             content.append(piece)
             reasoning.append(think)
-            for tc in delta.get("tool_calls") or []:
-                slot = calls.setdefault(tc.get("index", len(calls)), {"id": "", "name": "", "arguments": ""})
-                slot["id"] = tc.get("id") or slot["id"]
-                fn = tc.get("function") or {}
-                slot["name"] += fn.get("name") or ""
-                slot["arguments"] += fn.get("arguments") or ""
-            finish = choice.get("finish_reason") or finish
+            for tc in tool_calls:
+                _add_call_delta(url, calls, tc)
+            finish = text_of(url, "finish_reason", choice.get("finish_reason")) or finish
     return ModelResponse(
         content="".join(content),
         tool_calls=[_tool_call(c) for _, c in sorted(calls.items())],
@@ -185,44 +206,77 @@ def _collect(events: Iterator[dict[str, Any]], start: float) -> ModelResponse:
     )
 
 
-def _from_completion(data: dict[str, Any], seconds: float) -> ModelResponse:
+def _add_call_delta(url: str, calls: dict[int, dict[str, Any]], tc: Any) -> None:
+    if not isinstance(tc, dict):
+        raise shape_error(url, "a tool call", tc)
+    index = tc.get("index", len(calls))
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise shape_error(url, "a tool call's index", index)
+    fn = tc.get("function") or {}
+    if not isinstance(fn, dict):
+        raise shape_error(url, "a tool call's function", fn)
+    slot = calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+    slot["id"] = text_of(url, "a tool call's id", tc.get("id")) or slot["id"]
+    slot["name"] += text_of(url, "a tool call's name", fn.get("name"))
+    slot["arguments"] += text_of(url, "a tool call's arguments", fn.get("arguments"))
+
+
+def _from_completion(url: str, data: dict[str, Any], seconds: float) -> ModelResponse:
     try:
         choice = data["choices"][0]
         message = choice.get("message") or {}
-    except (KeyError, IndexError, TypeError):
+    except (KeyError, IndexError, TypeError, AttributeError):
         raise BackendError(f"the server's response has no choices: {str(data)[:200]}") from None
-    calls = [
-        _tool_call({"id": c.get("id", ""), **(c.get("function") or {})}) for c in message.get("tool_calls") or []
-    ]
+    if not isinstance(message, dict):
+        raise shape_error(url, "the message", message)
+    raw_calls = message.get("tool_calls") or []
+    if not isinstance(raw_calls, list) or not all(isinstance(c, dict) for c in raw_calls):
+        raise shape_error(url, "tool_calls", raw_calls)
+    calls = []
+    for c in raw_calls:
+        fn = c.get("function") or {}
+        if not isinstance(fn, dict):
+            raise shape_error(url, "a tool call's function", fn)
+        calls.append(_tool_call({"id": text_of(url, "a tool call's id", c.get("id")),
+                                 "name": text_of(url, "a tool call's name", fn.get("name")),
+                                 "arguments": fn.get("arguments")}))
     return ModelResponse(
-        content=message.get("content") or "",
+        content=text_of(url, "content", message.get("content")),
         tool_calls=calls,
-        finish_reason=choice.get("finish_reason"),
-        usage=_usage(data),
+        finish_reason=text_of(url, "finish_reason", choice.get("finish_reason")) or None,
+        usage=_usage(url, data),
         seconds=seconds,
         first_token_seconds=seconds,
-        reasoning=message.get("reasoning_content") or "",
+        reasoning=text_of(url, "reasoning", message.get("reasoning_content")),
     )
 
 
 def _tool_call(raw: dict[str, Any]) -> ToolCall:
-    args = raw.get("arguments") or "{}"
-    if isinstance(args, str):
-        try:
-            args = json.loads(args)
-        except json.JSONDecodeError:
-            args = {"__unparsed__": args}
-    return ToolCall(name=raw.get("name", ""), arguments=args if isinstance(args, dict) else {}, id=raw.get("id", ""))
+    return ToolCall(name=raw.get("name") or "", arguments=tool_arguments(raw.get("arguments")), id=raw.get("id") or "")
 
 
-def _usage(data: dict[str, Any]) -> Usage:
+def _usage(url: str, data: dict[str, Any]) -> Usage:
     raw = data.get("usage") or {}
     timings = data.get("timings") or {}
+    if not isinstance(raw, dict):
+        raise shape_error(url, "usage", raw)
+    if not isinstance(timings, dict):
+        raise shape_error(url, "timings", timings)
     details = raw.get("prompt_tokens_details") or {}
+    if not isinstance(details, dict):
+        raise shape_error(url, "usage.prompt_tokens_details", details)
     processed = timings.get("prompt_n")
     return Usage(
-        prompt_tokens=int(raw.get("prompt_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens") or 0),
-        cached_tokens=int(details.get("cached_tokens") or timings.get("cache_n") or 0),
-        prompt_processed=int(processed) if processed is not None else None,
+        prompt_tokens=_count(url, "usage.prompt_tokens", raw.get("prompt_tokens")),
+        completion_tokens=_count(url, "usage.completion_tokens", raw.get("completion_tokens")),
+        cached_tokens=_count(url, "usage.cached_tokens", details.get("cached_tokens") or timings.get("cache_n")),
+        prompt_processed=_count(url, "timings.prompt_n", processed) if processed is not None else None,
     )
+
+
+def _count(url: str, what: str, value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise shape_error(url, what, value)
+    return int(value)

@@ -83,6 +83,9 @@ def parse_tool_calls(
     names in order, so positional arguments of the text form can be named. ``syntax`` is the model
     family's own tool-call format (see profiles.py); it is tried first, then every other format."""
     if native:
+        for call in native:
+            if "__unparsed__" in call.arguments:
+                raise format_error(f"the arguments of {call.name or 'the tool call'} are not a valid JSON object")
         return list(native)
     text, _ = split_thinking(content)
     if not text:
@@ -100,7 +103,10 @@ def parse_tool_calls(
 
 def _generic_json(text: str) -> list[ToolCall]:
     for candidate in _json_candidates(text):
-        calls = _calls_from_json(candidate)
+        try:
+            calls = _calls_from_json(candidate)
+        except RecursionError:
+            raise format_error("the JSON is nested too deeply to be a tool call") from None
         if calls:
             return calls
     return []
@@ -110,7 +116,7 @@ def _loose_value(raw: str) -> Any:
     raw = raw.strip("\n")
     try:
         return json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return raw
 
 
@@ -128,9 +134,12 @@ def _json_calls(found: list[tuple[str, str]]) -> list[ToolCall]:
     calls = []
     for name, args in found:
         try:
-            calls.append(ToolCall(name, json.loads(args)))
-        except json.JSONDecodeError:
+            value = json.loads(args)
+        except (ValueError, RecursionError):
             raise format_error(f"the arguments of {name} are not valid JSON") from None
+        if not isinstance(value, dict):
+            raise format_error(f"the arguments of {name} must be a JSON object")
+        calls.append(ToolCall(name, value))
     return calls
 
 
@@ -171,20 +180,27 @@ TEXT_SYNTAXES = {
 }
 
 
+MAX_JSON_STARTS = 200
+"""Places in a reply where an embedded JSON value is tried: a reply of 50,000 brackets must not take
+50,000 parses."""
+
+
 def _json_candidates(text: str) -> list[Any]:
     found: list[Any] = []
     for block in [text, *FENCE_RE.findall(text)]:
         try:
             found.append(json.loads(block))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply to be a tool call
             pass
     if found:
         return found
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"[{\[]", text):
+    for tries, match in enumerate(re.finditer(r"[{\[]", text)):
+        if tries >= MAX_JSON_STARTS:
+            break
         try:
             value, _ = decoder.raw_decode(text, match.start())
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             continue
         found.append(value)
     return found
@@ -210,7 +226,7 @@ def _calls_from_json(value: Any) -> list[ToolCall]:
     if isinstance(args, str):
         try:
             args = json.loads(args) if args.strip() else {}
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             raise format_error(f"the arguments of {name} are not valid JSON") from None
     if not isinstance(args, dict):
         raise format_error(f"the arguments of {name} must be a JSON object")
@@ -238,14 +254,14 @@ def _parse_call_expression(name: str, text: str) -> tuple[list[Any], dict[str, A
     for end in (m.end() for m in re.finditer(r"\)", text)):
         try:
             node = ast.parse(text[:end].strip(), mode="eval").body
-        except SyntaxError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):  # too deep, or a NUL byte
             continue
         if not isinstance(node, ast.Call):
             return None
         try:
             positional = [ast.literal_eval(a) for a in node.args]
             keywords = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
             # Bare words are taken as strings: Action: read_file(path=main.py) is common.
             return None
         return positional, keywords
