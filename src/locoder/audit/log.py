@@ -1,5 +1,6 @@
 """The audit log: one JSON line per event, appended with a single write so an interrupted
-session leaves every earlier line intact and readable."""
+session leaves every earlier line intact and readable. Always valid UTF-8: text no encoding can write (a
+file name with a non-UTF-8 byte, a lone surrogate from a model) is kept as a JSON ``\\udcXX`` escape."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class AuditLog:
         self.path = path
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.failed = False
+        self._tail_checked = False
         self._secrets = tuple(secret_env_values(os.environ))
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -33,11 +35,18 @@ class AuditLog:
 
         event = redact_obj(event, self._secrets)  # no key or token ever reaches the log
         record = {"schema": SCHEMA_VERSION, "ts": round(time.time(), 3), "session": self.session_id, **event}
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        # backslashreplace turns a lone surrogate into its JSON escape (\udcff), so the line stays valid JSON.
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8", "backslashreplace")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                if not self._tail_checked:
+                    # A session killed mid-write left a torn last line: end it, so this record is not glued on.
+                    self._tail_checked = True
+                    size = os.fstat(fd).st_size
+                    if size and os.pread(fd, 1, size - 1) != b"\n":
+                        line = b"\n" + line
                 os.write(fd, line)
             finally:
                 os.close(fd)
@@ -48,12 +57,14 @@ class AuditLog:
 
 
 def read_audit_log(path: Path) -> list[dict[str, Any]]:
-    """Every complete record; a torn last line (a kill mid-write) is skipped."""
+    """Every complete record; a torn line (a kill mid-write, even inside a UTF-8 character) is skipped."""
     records = []
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
+    with path.open("rb") as handle:
+        for raw in handle:
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
                 continue
+            if isinstance(record, dict):
+                records.append(record)
     return records

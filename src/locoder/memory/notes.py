@@ -59,7 +59,9 @@ def recent_notes(state_dir: Path, max_chars: int = 1500) -> list[str]:
     path = notes_path(state_dir)
     if not path.is_file():
         return []
-    notes = [line[2:].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("- ")]
+    # errors="replace": one bad byte (an editor, a copy from elsewhere) must not stop every later start.
+    notes = [line[2:].strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+             if line.startswith("- ")]
     kept: list[str] = []
     used = 0
     for note in reversed(notes):
