@@ -100,10 +100,11 @@ def listing_answer(question: str, defs: list[dict]) -> str | None:
 
 
 def _read(workspace: Path, path: str, start: int, end: int) -> str:
+    from locoder.regular_files import read_regular
     from locoder.tools.paths import resolve_in_workspace
 
     target = resolve_in_workspace(workspace, path)
-    lines = target.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = read_regular(target, 2_000_000).decode("utf-8", errors="replace").splitlines()
     return "\n".join(lines[start - 1:end])
 
 

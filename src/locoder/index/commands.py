@@ -10,6 +10,7 @@ from pathlib import Path
 
 from locoder.index.search import SearchError, build_vectors, grep, search
 from locoder.index.store import CodeIndex
+from locoder.regular_files import read_regular
 
 GENERIC_STEMS = frozenset({"__init__", "index", "main", "mod", "lib", "__main__"})
 IMPORT_LINE = re.compile(r"^\s*(import\s|from\s+\S+\s+import\s|use\s|#include\s|package\s|require\(|const\s+\w+\s*=\s*require\()")
@@ -93,7 +94,11 @@ def do_codectx(workspace: Path, path: str) -> dict:
     if not rows and not (workspace / rel).is_file():
         index.close()
         raise SearchError(f"{path} is not an indexed file")
-    text = (workspace / rel).read_text(errors="replace")
+    try:
+        text = read_regular(workspace / rel, 2_000_000).decode("utf-8", "replace")
+    except OSError as exc:
+        index.close()
+        raise SearchError(f"{path} cannot be read: {exc}") from None
     lines = text.splitlines()
     definitions = [{"kind": r["kind"], "name": r["qualname"], "start": r["start"], "end": r["end"],
                     "signature": r["signature"], "doc": r["doc"].split("\n", 1)[0]}

@@ -82,7 +82,8 @@ def is_indexable(path: Path, rel: str) -> bool:
 
 
 def looks_binary(data: bytes) -> bool:
-    return b"\0" in data[:8192]
+    """A NUL byte anywhere: text files have none, and many binaries only have them past the first 8 KiB."""
+    return b"\0" in data
 
 
 def workspace_files(root: Path) -> Iterator[str]:

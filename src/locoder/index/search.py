@@ -14,6 +14,7 @@ from pathlib import Path
 
 from locoder.index.files import NOISE_DIRS, looks_binary
 from locoder.index.store import CodeIndex
+from locoder.regular_files import read_regular
 
 VECTOR_WEIGHT = 0.6
 """Hybrid score = 0.4 * BM25 / best BM25 + 0.6 * (cosine - lowest) / (highest - lowest), over the top 100 of
@@ -75,8 +76,7 @@ def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path) -> 
         if glob and not fnmatch.fnmatch(path.name, glob):
             continue
         try:
-            with path.open("rb") as handle:
-                data = handle.read(2_000_000)
+            data = read_regular(path, 2_000_000)[:2_000_000]  # FIFOs, devices and sockets are skipped
         except OSError:
             continue
         if looks_binary(data):

@@ -21,6 +21,7 @@ from pathlib import Path
 from locoder.index.chunks import Chunk, chunk_file, identifiers, language_of
 from locoder.index.files import looks_binary, workspace_files
 from locoder.index.lexical import BM25, tokenize
+from locoder.regular_files import read_regular
 
 SCHEMA = 2
 SCHEMA_SQL = """
@@ -136,7 +137,7 @@ class CodeIndex:
                     stats.unchanged += 1
                     continue
                 try:
-                    data = full.read_bytes()
+                    data = read_regular(full)  # a FIFO swapped in after the listing is skipped, not waited on
                 except OSError:
                     continue
                 if looks_binary(data):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from locoder.logs.traces import Trace, find_trace
+from locoder.regular_files import NotRegularFile, read_regular
 
 LOG_SUFFIXES = (".log", ".txt", ".out", ".err", ".jsonl", ".json")
 TIMESTAMP = re.compile(
@@ -258,8 +259,10 @@ def build_digest(paths: Iterable[str], root: Path, since: str = "") -> Digest:
         if path is None:
             data = sys.stdin.buffer.read()
         else:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            try:
+                data = read_regular(path)
+            except NotRegularFile:
+                continue  # a FIFO, device or socket named like a log would block the reader forever
         digest.sources.append(name)
         digest.bytes += len(data)
         lines = data.decode("utf-8", "replace").splitlines()

@@ -8,6 +8,7 @@ from pathlib import Path
 from locoder.atomic import write_atomic
 from locoder.exceptions import ToolError
 from locoder.index.files import NOISE_DIRS
+from locoder.regular_files import NotRegularFile, read_regular
 from locoder.tools.base import ToolContext, tool
 from locoder.tools.edit import apply_edit, refuse_broken, unified_diff
 from locoder.tools.paths import display, resolve_in_workspace
@@ -19,15 +20,37 @@ WHOLE_FILE_LINES = 200  # files this short are always shown whole; longer ones 2
 MAX_LINE_CHARS = 400
 
 
-def _read_text(path: Path, shown: str) -> str:
-    if not path.is_file():
-        raise ToolError(f"{shown} does not exist" if not path.exists() else f"{shown} is not a file")
-    if path.stat().st_size > MAX_READ_BYTES:
+def _load(path: Path, shown: str) -> tuple[str, str]:
+    """The text of a file and the encoding that gives its bytes back exactly: UTF-8 when it is UTF-8, else
+    Latin-1 (every byte is one character, so untouched bytes are written back unchanged). Binary files (a NUL
+    byte anywhere) and special files (FIFOs, devices, sockets) are refused, never opened in a way that blocks."""
+    if not path.exists():
+        raise ToolError(f"{shown} does not exist")
+    try:
+        data = read_regular(path, MAX_READ_BYTES)
+    except NotRegularFile:
+        raise ToolError(f"{shown} is not a regular file (a folder, FIFO, device or socket)") from None
+    except OSError as exc:
+        raise ToolError(f"{shown} cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_READ_BYTES:
         raise ToolError(f"{shown} is larger than {MAX_READ_BYTES} bytes; use grep or a line range")
-    data = path.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise ToolError(f"{shown} looks like a binary file")
-    return data.decode("utf-8", errors="replace")
+    if b"\x00" in data:
+        raise ToolError(f"{shown} looks like a binary file (it has NUL bytes); it is not shown or changed")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def _encode(text: str, encoding: str, shown: str) -> bytes:
+    """``text`` in the file's own encoding; a clear refusal when that encoding cannot hold it."""
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start:exc.end]
+        what = ("is not UTF-8, so it is kept in Latin-1, which" if encoding == "latin-1" else "is UTF-8, which")
+        raise ToolError(f"not saved: {shown} {what} cannot hold {bad!r} (at character {exc.start} of the new "
+                        "text); the file is unchanged. Leave those characters out or write them as escapes") from None
 
 
 @tool
@@ -69,9 +92,12 @@ def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int | 
         end_line: Last line to show (inclusive); omit to read on from start_line.
     """
     target = resolve_in_workspace(ctx.workspace, path)
-    lines = _read_text(target, path).splitlines()
+    text, encoding = _load(target, path)
+    lines = text.splitlines()
     if not lines:
         return f"{path} is empty"
+    if encoding != "utf-8":
+        path = f"{path} (not UTF-8: shown as Latin-1; edits keep its bytes)"
     if len(lines) <= WHOLE_FILE_LINES:
         # Small models ask for ranges that miss what they need; a short file is cheaper shown whole.
         start_line, end_line = 1, None
@@ -106,9 +132,10 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
     target = resolve_in_workspace(ctx.workspace, path)
     if target.is_dir():
         raise ToolError(f"{path} is a folder")
-    before = _read_text(target, path) if target.exists() else None
+    before, encoding = _load(target, path) if target.exists() else (None, "utf-8")
+    data = _encode(content, encoding, path)
     refuse_broken(path, before, content)
-    write_atomic(target, content)
+    write_atomic(target, data)
     if before is None:
         return f"created {path} ({len(content.splitlines())} lines)"
     if before == content:
@@ -127,10 +154,11 @@ def edit_file(ctx: ToolContext, path: str, search: str, replace: str) -> str:
         replace: The new lines.
     """
     target = resolve_in_workspace(ctx.workspace, path)
-    before = _read_text(target, path)
+    before, encoding = _load(target, path)
     after = apply_edit(before, search, replace)
     if after == before:
         return f"{path}: the replacement is identical; nothing changed"
+    data = _encode(after, encoding, path)
     refuse_broken(path, before, after)
-    write_atomic(target, after)
+    write_atomic(target, data)
     return f"edited {path}:\n{unified_diff(before, after, path)}"

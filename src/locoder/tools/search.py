@@ -5,6 +5,7 @@ from __future__ import annotations
 from locoder.exceptions import ToolError
 from locoder.index.search import SearchError
 from locoder.index.search import grep as grep_lines
+from locoder.regular_files import is_regular
 from locoder.tools.base import ToolContext, tool
 from locoder.tools.paths import resolve_in_workspace
 
@@ -22,6 +23,8 @@ def grep(ctx: ToolContext, pattern: str, path: str = ".", glob: str = "", max_re
     root = resolve_in_workspace(ctx.workspace, path)
     if not root.exists():
         raise ToolError(f"{path} does not exist")
+    if not root.is_dir() and not is_regular(root):
+        raise ToolError(f"{path} is not a regular file or folder (a FIFO, device or socket); it is not searched")
     cwd = resolve_in_workspace(ctx.workspace, ".")
     try:
         hits = grep_lines(pattern, root, cwd, glob=glob, limit=max_results)

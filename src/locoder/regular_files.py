@@ -1,0 +1,59 @@
+"""Reading a file only when it is a regular file: a FIFO, device or socket planted in the workspace must never
+block a reader. The file is opened with ``O_NONBLOCK`` (opening a FIFO then returns at once) and checked with
+``fstat`` on the open descriptor, so a swap between a check and the open changes nothing.
+
+The lowest layer: any part of locoder may import it, and it imports nothing of locoder.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+
+class NotRegularFile(OSError):
+    """The path is a FIFO, a device, a socket or a folder, not a file that can be read to its end."""
+
+
+def read_regular(path: Path | str, max_bytes: int | None = None) -> bytes:
+    """The bytes of ``path`` (at most ``max_bytes + 1`` when given, so a caller can tell it was longer);
+    ``NotRegularFile`` when it is not a regular file. Never blocks on a special file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # what opening a unix socket gives
+            raise NotRegularFile(f"{os.fsdecode(path)} is not a regular file (a socket)") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(f"{os.fsdecode(path)} is not a regular file ({kind_of(mode)})")
+        chunks, left = [], (max_bytes + 1 if max_bytes is not None else -1)
+        while left != 0:
+            chunk = os.read(fd, 1 << 20 if left < 0 else min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if left > 0:
+                left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def is_regular(path: Path | str) -> bool:
+    """Whether ``path`` (symlinks followed) is a regular file; False for special files and on any error."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def kind_of(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "a special file"
