@@ -212,10 +212,17 @@ def _unquoted_is_secret(value: str, *, env_style: bool) -> bool:
     return not _PLAIN_IDENTIFIER.fullmatch(value)
 
 
+_LINE_NUMBER = re.compile(r"^(?:[ \t]*\d+(?:\t|[ \t]{2})|(?:[^\s:]{0,200}:)?\d+[:-])")
+"""A line-number prefix: read_file's (right-aligned number, two spaces), ``cat -n``'s (a tab), and grep's
+(``path:12:``)."""
+
+
 def _starts_a_field(text: str, start: int) -> bool:
     """Whether a name begins a YAML/config field, not a word in prose (``the token: re-exchanging ...``)."""
     window = max(0, start - 200)  # bounded, so that a long minified line stays linear
     line = text[max(window, text.rfind("\n", window, start) + 1) : start]
+    # Numbered lines ("   12  password: x", "cfg.yaml:12:password: x"): the number is not prose before the name.
+    line = _LINE_NUMBER.sub("", line, count=1)
     return not line.strip(" \t-#/*>") or line[-1] in "'\"{(,;&?"
 
 
