@@ -65,7 +65,8 @@ class Settings:
     """Context size in tokens; 0: 8192 for the embedded model, else the model family's default (at most 16384).
     The embedded server and Ollama (``num_ctx``) are started with it."""
     request_timeout: float = 300.0
-    """Seconds to wait for a model response."""
+    """Seconds one model request may take in all, from sending it to the last streamed token (HTTP backends:
+    OpenAI-compatible, embedded, Ollama); a server that trickles keep-alives cannot hold a request longer."""
     connect_retries: int = 3
     """Retries on connection errors and 5xx responses, with exponential backoff."""
     threads: int = 0
