@@ -193,3 +193,24 @@ def test_an_unexpected_exception_in_a_step_becomes_an_error_and_a_result_record(
         types = [r["type"] for r in read_audit_log(log_path)]
         assert result.status == "error" and "internal error" in result.answer
         assert types[-2:] == ["error", "result"], types
+
+
+def test_an_unexpected_exception_in_a_workflow_becomes_an_error_and_a_result_record(tmp_path):
+    """The router's net: the question workflow calls the model outside the loop, and what it raises
+    (not a LocoderError) still ends the task with records, not a traceback."""
+    from locoder.agent.router import TaskRouter
+
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "calc.py").write_text("def scale(x):\n    return x * 3\n")
+    rng = random.Random(SEED + 3)
+    box = ToolBox(default_tools(), ToolContext(workspace=workspace, command_timeout=5, command_output_chars=2000))
+    for run in range(3):
+        log_path = tmp_path / f"audit-{run}.jsonl"
+        agent = Agent(Exploding(rng), box, AgentConfig(max_steps=3), "system", sinks=[AuditLog(log_path)])
+        router = TaskRouter(agent, workspace, workspace / ".locoder", "python3", workflow="ask")
+        result = router.run("what does scale in calc.py do?")
+        records = read_audit_log(log_path)
+        assert result.status == "error" and "internal error" in result.answer, result
+        assert [r["type"] for r in records][-2:] == ["error", "result"], records
+        assert any(r.get("workflow") == "ask" for r in records)  # it failed inside the workflow, not the loop
