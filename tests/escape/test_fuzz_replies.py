@@ -18,6 +18,7 @@ from locoder.agent.loop import Agent, AgentConfig
 from locoder.audit import AuditLog, read_audit_log
 from locoder.exceptions import BackendError
 from locoder.messages import Message
+from locoder.models.ollama import OllamaConfig, OllamaModel
 from locoder.models.openai_compat import OpenAICompatConfig, OpenAICompatModel
 from locoder.sandbox import Sandbox, SandboxPolicy
 from locoder.tools import ToolBox, ToolContext, default_tools
@@ -67,7 +68,9 @@ def odd_event(rng: random.Random) -> bytes:
     if pick == 3:
         return json.dumps({"choices": [{"delta": odd_value(rng)}]}).encode()
     if pick == 4:
-        return json.dumps({"choices": [], "usage": odd_value(rng)}).encode()
+        usage = rng.choice([odd_value(rng), {"prompt_tokens": odd_value(rng)}, {"completion_tokens": float("inf")},
+                            {"prompt_tokens": float("nan")}, {"prompt_tokens_details": odd_value(rng)}])
+        return json.dumps({"choices": [], "usage": usage, "timings": rng.choice([None, {"prompt_n": "x"}, 5])}).encode()
     if pick == 5:
         return json.dumps({"error": odd_value(rng)}).encode()
     call = {"index": rng.choice([0, 0, 1, "0", None, -1]), "id": rng.choice(["c1", None, 3]),
@@ -88,10 +91,15 @@ def odd_stream(rng: random.Random) -> bytes:
 
 def odd_answer(rng: random.Random) -> tuple[int, str, bytes]:
     roll = rng.random()
-    if roll < 0.06:
-        return rng.choice([500, 404, 429, 200]), "application/json", rng.choice([b"{", b"[]", b'{"choices": 5}',
-                                                                                 b'{"choices": [{"message": 3}]}'])
-    if roll < 0.1:
+    if roll < 0.12:  # a whole JSON document instead of a stream, or an HTTP error with an odd body
+        message = {"content": odd_value(rng), "tool_calls": rng.choice([odd_value(rng), [{"function": {
+            "name": rng.choice(TOOLS), "arguments": rng.choice([odd_arguments(rng), odd_value(rng)])}}]])}
+        body = rng.choice([b"{", b"[]", b'{"choices": 5}', b'{"choices": [{"message": 3}]}', b"[" * 5000,
+                           json.dumps({"choices": [{"message": message}], "usage": odd_value(rng)}).encode(),
+                           b'{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": Infinity}}',
+                           b'{"error": ' * 3000 + b"1" + b"}" * 3000])
+        return rng.choice([500, 404, 429, 400, 200, 200, 200]), "application/json", body
+    if roll < 0.15:
         return 200, "text/html", b"<html>hi</html>"
     return 200, "text/event-stream", odd_stream(rng)
 
@@ -168,6 +176,53 @@ def test_random_replies_never_stop_the_loop_without_a_result_record(server, tmp_
     # The cases reached the tools and the loop's own limits, not only the client's errors.
     assert "error" in outcomes and outcomes & {"answer", "max_steps", "repeated"} and observed > 10, outcomes
     assert time.monotonic() - start < 15
+
+
+def odd_ollama_answer(rng: random.Random) -> tuple[int, str, bytes]:
+    """Ollama's NDJSON: lines of odd shape, odd messages and tool calls, with or without the final line."""
+    lines = []
+    for _ in range(rng.randrange(1, 4)):
+        pick = rng.randrange(8)
+        if pick >= 5:  # well formed, the arguments odd (a string to decode, or an object)
+            arguments = rng.choice([odd_arguments(rng), {"path": rng.choice(["a.txt", "\ud800", 5, None])}])
+            lines.append(json.dumps({"message": {"content": "ok", "tool_calls": [
+                {"function": {"name": rng.choice(TOOLS), "arguments": arguments}}]}}).encode())
+        elif pick == 0:
+            lines.append(rng.choice([b"{", b"[" * 6000, b'{"a":' * 6000, b"\xff", b"7", b"null"]))
+        elif pick == 1:
+            lines.append(json.dumps(odd_value(rng)).encode())
+        elif pick == 2:
+            lines.append(json.dumps({"message": odd_value(rng)}).encode())
+        else:
+            call = rng.choice([odd_value(rng), {"function": rng.choice([odd_value(rng), {
+                "name": rng.choice(TOOLS), "arguments": rng.choice([odd_arguments(rng), odd_value(rng)])}])}])
+            lines.append(json.dumps({"message": {"content": odd_value(rng), "tool_calls": [call]}}).encode())
+    if rng.random() < 0.8:
+        lines.append(json.dumps({"done": True, "done_reason": rng.choice(["stop", None, "length", 3]),
+                                 "prompt_eval_count": rng.choice([1, 1, None, "x", float("inf")]),
+                                 "eval_count": rng.choice([1, 2, odd_value(rng)])}).encode())
+    return rng.choice([200, 200, 200, 500, 404]), "application/x-ndjson", b"\n".join(lines) + b"\n"
+
+
+def test_random_ollama_replies_give_a_response_or_a_backend_error(server):
+    rng = random.Random(SEED + 4)
+    model = OllamaModel(OllamaConfig(model="m", base_url=server.url, retries=0, first_token_timeout=5,
+                                     request_timeout=5))
+    start, errors = time.monotonic(), 0
+    for case in range(CASES):
+        answer = odd_ollama_answer(rng)
+        server.answers.append(answer)
+        try:
+            response = model.query([Message("user", "hi")])
+        except BackendError:
+            errors += 1
+            continue
+        except Exception as exc:  # noqa: BLE001 - this is the property under test
+            pytest.fail(f"case {case} (seed {SEED}) escaped as {type(exc).__name__}: {exc}\n{answer[2][:300]!r}")
+        json.dumps([response.content, response.reasoning, [c.arguments for c in response.tool_calls]],
+                   ensure_ascii=False).encode("utf-8")
+    model.close()
+    assert 0 < errors < CASES and time.monotonic() - start < 15
 
 
 class Exploding:

@@ -20,7 +20,7 @@ class ModelFacts:
 def _int(value: Any) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         return 0
     return number if number > 0 else 0
 

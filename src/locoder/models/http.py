@@ -35,6 +35,8 @@ def with_retries(call: Callable[[], T], retries: int) -> T:
 def decode_json(url: str, text: str, content_type: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise BackendError(f"{url} answered with JSON nested too deeply to read") from None
     except json.JSONDecodeError:
         what = "HTML" if "html" in content_type or text.lstrip().startswith("<") else "non-JSON text"
         raise BackendError(
@@ -57,7 +59,7 @@ def error_text(payload: Any) -> str:
 def status_error(url: str, status: int, text: str) -> BackendError:
     try:
         detail = error_text(json.loads(text))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         detail = " ".join(text.split())[:200]
     lowered = detail.lower()
     if "context" in lowered and ("length" in lowered or "exceed" in lowered or "size" in lowered):

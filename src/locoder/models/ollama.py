@@ -62,7 +62,10 @@ class OllamaModel:
 
     def list_models(self) -> list[str]:
         data = self._json("GET", "/api/tags")
-        return [m.get("name", "") for m in data.get("models") or []]
+        models = data.get("models") or []
+        if not isinstance(models, list):
+            raise shape_error(self.base_url + "/api/tags", "models", models)
+        return [str(m.get("name", "")) for m in models if isinstance(m, dict)]
 
     def facts(self):
         """The model's parameter count and context window from ``/api/show`` (zeros when it does not say)."""
@@ -106,9 +109,9 @@ class OllamaModel:
         if response.status_code >= 400:
             raise _ollama_error(url, response.status_code, response.text, self.name)
         try:
-            return dict(response.json())
-        except ValueError:
-            raise BackendError(f"{url} answered with non-JSON; is {self.base_url} an Ollama server?") from None
+            return load_json(url, response.text, "reply")
+        except BackendError as exc:
+            raise BackendError(f"{exc}; is {self.base_url} an Ollama server?") from None
 
     def _chat(self, body: dict[str, Any]) -> ModelResponse:
         url = self.base_url + "/api/chat"
@@ -190,8 +193,8 @@ def _collect(url: str, events: Iterator[dict[str, Any]], start: float) -> ModelR
 def _count(url: str, what: str, value: Any) -> int:
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise shape_error(url, what, value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        raise shape_error(url, what, value)  # NaN and Infinity are JSON to Python, not counts
     return int(value)
 
 

@@ -277,6 +277,6 @@ def _usage(url: str, data: dict[str, Any]) -> Usage:
 def _count(url: str, what: str, value: Any) -> int:
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise shape_error(url, what, value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        raise shape_error(url, what, value)  # NaN and Infinity are JSON to Python, not counts
     return int(value)
