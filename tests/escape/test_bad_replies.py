@@ -43,6 +43,10 @@ BAD_REPLIES = {
     "arguments nested 5,000 deep": (sse(call_delta("[" * 5000 + "]" * 5000)), "format"),
     "arguments with a lone surrogate": (sse(call_delta('{"path": "\\ud800"}')), "format"),
     "event nested 5,000 deep": (sse(b'{"a":' * 5000 + b"1" + b"}" * 5000), "backend"),
+    "text-form arguments nested 500 deep": (sse({"choices": [{"delta": {"content": '{"thought": "t", "tool": '
+                                                                    '"read_file", "arguments": {"path": "a.txt", '
+                                                                    '"x": ' + "[" * 500 + "]" * 500 + "}}"}}]}),
+                                            "format"),
     "content is a number": (sse({"choices": [{"delta": {"content": 7}}]}), "backend"),
     "tool_calls is an object": (sse({"choices": [{"delta": {"tool_calls": {"a": 1}}}]}), "backend"),
 }

@@ -77,6 +77,18 @@ def test_the_audit_writer_keeps_unencodable_text_as_json_escapes(tmp_path):
     assert os.fsencode(record["name"]) == b"caf\xe9"  # the byte can be recovered
 
 
+def test_an_event_too_deep_to_serialise_leaves_a_short_record_not_a_crash(tmp_path):
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.emit({"type": "step", "step": 3, "raw": deep})
+    log.emit({"type": "result", "status": "error"})
+    records = read_audit_log(tmp_path / "audit.jsonl")
+    assert [r["type"] for r in records] == ["step", "result"] and "RecursionError" in records[0]["unloggable"]
+    assert records[0]["step"] == 3 and not log.failed
+
+
 @pytest.mark.parametrize("runner", RUNNERS)
 def test_a_byte_that_is_not_utf8_in_the_notes_does_not_stop_later_starts(tmp_path, ws, runner):
     workspace, home = ws

@@ -28,15 +28,22 @@ class AuditLog:
         self._tail_checked = False
         self._secrets = tuple(secret_env_values(os.environ))
 
+    def _line(self, event: dict[str, Any]) -> bytes:
+        from locoder.safety.secrets import redact_obj
+
+        head = {"schema": SCHEMA_VERSION, "ts": round(time.time(), 3), "session": self.session_id}
+        try:
+            record = {**head, **redact_obj(event, self._secrets)}  # no key or token ever reaches the log
+            text = json.dumps(record, ensure_ascii=False, default=str)
+        except (RecursionError, ValueError, TypeError) as exc:  # nested too deeply, or a circular value
+            text = json.dumps({**head, **_unloggable(event, exc)}, ensure_ascii=False, default=str)
+        # backslashreplace turns a lone surrogate into its JSON escape (\udcff), so the line stays valid JSON.
+        return (text + "\n").encode("utf-8", "backslashreplace")
+
     def emit(self, event: dict[str, Any]) -> None:
         if self.failed or event.get("transient"):
             return
-        from locoder.safety.secrets import redact_obj
-
-        event = redact_obj(event, self._secrets)  # no key or token ever reaches the log
-        record = {"schema": SCHEMA_VERSION, "ts": round(time.time(), 3), "session": self.session_id, **event}
-        # backslashreplace turns a lone surrogate into its JSON escape (\udcff), so the line stays valid JSON.
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8", "backslashreplace")
+        line = self._line(event)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -54,6 +61,12 @@ class AuditLog:
             self.failed = True
             print(f"locoder: warning: audit log {self.path} cannot be written ({exc.strerror}); "
                   "continuing without it", file=sys.stderr)
+
+
+def _unloggable(event: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    """What is kept of an event too deep or odd to serialise: its type and step, and why."""
+    kept = {k: event[k] for k in ("type", "step") if isinstance(event.get(k), (str, int))}
+    return {**kept, "unloggable": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
 
 def read_audit_log(path: Path) -> list[dict[str, Any]]:

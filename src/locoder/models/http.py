@@ -172,6 +172,10 @@ def tool_arguments(raw: Any) -> dict[str, Any]:
             value = json.loads(text)
         except (ValueError, RecursionError):
             return {"__unparsed__": LONE_SURROGATE.sub("\ufffd", text[:300])}
+    from locoder.models.parsing import too_deep
+
+    if too_deep(value):
+        return {"__unparsed__": "the arguments are nested too deeply"}
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:

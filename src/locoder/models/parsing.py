@@ -65,6 +65,23 @@ def action_schema(tools: list[dict[str, Any]], max_actions: int = 1) -> dict[str
     }
 
 
+MAX_NESTING = 64
+"""Deepest nesting of lists and objects accepted in tool arguments: no tool needs more, and deeper values
+would exhaust the recursion of everything that walks them (redaction, logging, comparison)."""
+
+
+def too_deep(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Whether ``value`` nests lists and dicts more than ``limit`` deep (checked without recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 def format_error(problem: str) -> FormatError:
     hint = (
         f"Your last reply could not be used: {problem}. Reply with exactly one JSON object naming one tool, "
@@ -86,7 +103,7 @@ def parse_tool_calls(
         for call in native:
             if "__unparsed__" in call.arguments:
                 raise format_error(f"the arguments of {call.name or 'the tool call'} are not a valid JSON object")
-        return list(native)
+        return _checked(list(native))
     text, _ = split_thinking(content)
     if not text:
         raise format_error("the reply was empty")
@@ -94,11 +111,18 @@ def parse_tool_calls(
     for name in order:
         calls = TEXT_SYNTAXES[name](text) if name in TEXT_SYNTAXES else []
         if calls:
-            return calls
+            return _checked(calls)
     calls = _calls_from_action_text(text, parameters or {})
     if calls:
-        return calls
+        return _checked(calls)
     raise format_error("no tool call was found in it")
+
+
+def _checked(calls: list[ToolCall]) -> list[ToolCall]:
+    for call in calls:
+        if too_deep(call.arguments):
+            raise format_error(f"the arguments of {call.name} are nested more than {MAX_NESTING} levels deep")
+    return calls
 
 
 def _generic_json(text: str) -> list[ToolCall]:
