@@ -214,3 +214,28 @@ def test_the_ollama_client_has_a_deadline_for_the_whole_request(server):
         model.query([Message("user", "hi")])
     assert time.monotonic() - start < 4.5
     model.close()
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("case", ["line is an array", "message is a string", "arguments hold a lone surrogate",
+                                  "line nested 5,000 deep"])
+def test_locoder_run_with_ollama_ends_with_a_result_record(server, run_world, runner, case):
+    workspace, home = run_world
+    body, kind = OLLAMA_BAD[case]
+    show = (200, "application/json", b'{"model_info": {}, "capabilities": ["tools"]}')
+    final = ndjson({"message": {"tool_calls": [{"function": {"name": "final_answer", "arguments": {"answer": "ok"}}}]}},
+                   DONE)
+    server.answers += [show, (200, "application/x-ndjson", body), (200, "application/x-ndjson", final)]
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "COLUMNS": "200"}
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "MODEL_NAME", "LOCODER_MODEL", "LOCODER_SANDBOX", "OLLAMA_HOST"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, "-m", "locoder", "run", "read a.txt", "-w", str(workspace), "-m", "ollama:m",
+                          "--ollama-url", server.url.removesuffix("/v1"), "--sandbox", runner, "--workflow", "loop",
+                          "--max-steps", "3", "--tool-mode", "native"], capture_output=True, text=True, timeout=90,
+                         env=env)
+    records = assert_clean_end(out, workspace)
+    result = next(r for r in records if r["type"] == "result")
+    if kind == "backend":
+        assert result["status"] == "error" and out.returncode != 0, result
+    else:
+        assert next(r for r in records if r["type"] == "step")["format_error"] and result["status"] == "submitted"
