@@ -142,7 +142,8 @@ def test_a_corrupt_or_outdated_index_is_rebuilt(tmp_path):
     stats = index.update()
     assert f"schema changed (0 -> {SCHEMA})" in stats.rebuilt and stats.files == 7
     # A broken BM25 cache is rebuilt silently.
-    (repo / ".locoder" / "index" / "bm25.pickle").write_bytes(b"garbage")
+    (repo / ".locoder" / "index" / "bm25.npz").write_bytes(b"garbage")
+    index._lexical = None
     assert search(index, "restock", k=1, mode="lexical")[0].qualname == "restock"
 
 

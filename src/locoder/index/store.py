@@ -196,30 +196,21 @@ class CodeIndex:
 
     def lexical(self) -> tuple[BM25, list[int]]:
         """The BM25 index over all chunks and the chunk ids of its documents, cached by generation (in
-        memory, and in a file beside the database for the next process)."""
-        import pickle
-
-        cache = self.folder / "bm25.pickle"
+        memory, and in a file beside the database for the next process). The file holds plain arrays (numpy,
+        no pickle): a command that can write the state folder (Landlock cannot stop it) must not be able to
+        plant code that locoder would run when it loads the cache."""
+        cache = self.folder / "bm25.npz"
         generation = self.generation
         if self._lexical is not None and self._lexical[0] == generation:
             return self._lexical[1], self._lexical[2]
-        try:
-            with open(cache, "rb") as f:
-                cached = pickle.load(f)
-            if cached["generation"] == generation and cached["schema"] == SCHEMA:
-                self._lexical = (generation, cached["bm25"], cached["ids"])
-                return cached["bm25"], cached["ids"]
-        except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, AttributeError, ValueError):
-            pass
+        loaded = _load_bm25(cache, generation)
+        if loaded is not None:
+            self._lexical = (generation, *loaded)
+            return loaded
         rows = self.db.execute("SELECT id, tokens FROM chunks ORDER BY id").fetchall()
         bm25 = BM25.build([r["tokens"].split() for r in rows])
         ids = [r["id"] for r in rows]
-        from locoder.atomic import write_atomic
-
-        try:
-            write_atomic(cache, pickle.dumps({"generation": generation, "schema": SCHEMA, "bm25": bm25, "ids": ids}))
-        except OSError:
-            pass
+        _save_bm25(cache, generation, bm25, ids)
         self._lexical = (generation, bm25, ids)
         return bm25, ids
 
@@ -271,3 +262,47 @@ class CodeIndex:
         ids = [r[0] for r in rows]
         self._vectors = (key, matrix, ids)
         return matrix, ids
+
+
+def _save_bm25(cache: Path, generation: int, bm25: BM25, ids: list[int]) -> None:
+    import io
+
+    import numpy as np
+
+    from locoder.atomic import write_atomic
+
+    sizes = [len(docs) for docs, _ in bm25.postings]
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.asarray([generation, SCHEMA], dtype=np.int64),
+             terms=np.asarray(json.dumps(list(bm25.terms)).encode("utf-8")),
+             offsets=np.cumsum([0, *sizes], dtype=np.int64),
+             docs=np.concatenate([d for d, _ in bm25.postings]) if sizes else np.zeros(0, np.int32),
+             freqs=np.concatenate([f for _, f in bm25.postings]) if sizes else np.zeros(0, np.float32),
+             lengths=bm25.lengths, ids=np.asarray(ids, dtype=np.int64), k=np.asarray([bm25.k1, bm25.b]))
+    try:
+        write_atomic(cache, buffer.getvalue())
+    except OSError:
+        pass
+
+
+def _load_bm25(cache: Path, generation: int) -> tuple[BM25, list[int]] | None:
+    """The cached index when the file is whole and of this generation; None otherwise (it is rebuilt)."""
+    import io
+
+    import numpy as np
+
+    from locoder.regular_files import read_regular
+
+    try:
+        with np.load(io.BytesIO(read_regular(cache)), allow_pickle=False) as data:
+            generation_saved, schema = (int(v) for v in data["meta"])
+            if generation_saved != generation or schema != SCHEMA:
+                return None
+            terms = json.loads(bytes(data["terms"]).decode("utf-8"))
+            offsets, docs, freqs = data["offsets"], data["docs"], data["freqs"]
+            postings = [(docs[offsets[i]:offsets[i + 1]], freqs[offsets[i]:offsets[i + 1]]) for i in range(len(terms))]
+            k1, b = (float(v) for v in data["k"])
+            bm25 = BM25({t: i for i, t in enumerate(terms)}, postings, data["lengths"], k1, b)
+            return bm25, [int(i) for i in data["ids"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError, UnicodeDecodeError):
+        return None
