@@ -43,6 +43,27 @@ def read_regular(path: Path | str, max_bytes: int | None = None) -> bytes:
         os.close(fd)
 
 
+def read_text(path: Path | str, errors: str = "replace", max_bytes: int | None = None) -> str:
+    """``read_regular`` decoded as UTF-8 (bad bytes replaced by default)."""
+    return read_regular(path, max_bytes).decode("utf-8", errors)
+
+
+def open_append(path: Path | str, mode: int = 0o600) -> int:
+    """A descriptor for appending to ``path`` (made if missing) that never blocks: a FIFO or socket put in its
+    place is refused with ``NotRegularFile``. Character devices (``/dev/null``, ``/dev/full``) are allowed."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a FIFO nobody reads, or a socket
+            raise NotRegularFile(errno.ENXIO, "not a regular file (a FIFO or socket)") from None
+        raise
+    st_mode = os.fstat(fd).st_mode
+    if not (stat.S_ISREG(st_mode) or stat.S_ISCHR(st_mode)):
+        os.close(fd)
+        raise NotRegularFile(errno.EINVAL, f"not a regular file ({kind_of(st_mode)})")
+    return fd
+
+
 def is_regular(path: Path | str) -> bool:
     """Whether ``path`` (symlinks followed) is a regular file; False for special files and on any error."""
     try:

@@ -94,3 +94,54 @@ def test_the_indexer_and_code_search_skip_special_files(planted):
     assert result.ok and "code.py" in result.output and "pipe.py" not in result.output, result.output
     result = call(planted["box"], "code_outline", path="code.py")
     assert result.ok and "needle" in result.output, result.output
+
+
+STATE_FILES = ["logs/agent_audit.jsonl", "memory_bank/global.md", "rl_state.json", "rl_events.jsonl",
+               "plans/latest.json", "index/bm25.npz"]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_fifos_in_the_state_folder_hang_neither_this_session_nor_the_next(tmp_path, runner):
+    """Landlock leaves .locoder writable to commands: a command replaces locoder's own files with FIFOs (by
+    hand where bubblewrap stops it), and locoder still finishes, then starts again, within a deadline."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import action
+
+    workspace, home = tmp_path / "ws", tmp_path / "home"
+    workspace.mkdir()
+    home.mkdir()
+    (workspace / "a.py").write_text("def a():\n    return 1\n")
+    state = workspace / ".locoder"
+    plant = " && ".join(f"mkdir -p .locoder/{os.path.dirname(p)} && rm -f .locoder/{p} && mkfifo .locoder/{p}"
+                        for p in STATE_FILES)
+    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "COLUMNS": "200"}
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "MODEL_NAME", "LOCODER_MODEL", "LOCODER_SANDBOX"):
+        env.pop(name, None)
+
+    def session(*replies: str, extra=()):
+        script = tmp_path / f"replies-{len(list(tmp_path.glob('replies-*')))}.json"
+        script.write_text(json.dumps(list(replies)))
+        return subprocess.run([sys.executable, "-m", "locoder", "run", "look", "-w", str(workspace), "-m",
+                               f"scripted:{script}", "--sandbox", runner, "--workflow", "loop", *extra],
+                              capture_output=True, text=True, timeout=60, env=env)
+
+    first = session(action("run_command", command=plant), action("search_code", query="a"),
+                    action("final_answer", answer="planted"))
+    assert first.returncode == 0 and "Traceback" not in first.stderr, first.stderr
+    for rel in STATE_FILES:  # where the runner stopped the command, plant them now
+        target = state / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.exists(target) or os.path.isfile(target):
+            if os.path.lexists(target):
+                os.unlink(target)
+            os.mkfifo(target)
+    second = session(action("search_code", query="a"), action("final_answer", answer="again"))
+    assert second.returncode == 0 and "again" in second.stdout and "Traceback" not in second.stderr, second.stderr
+    assert "not a regular file" in second.stderr  # the audit log says why it is off, once
+    remembered = subprocess.run([sys.executable, "-m", "locoder", "--remember", "a note", "-w", str(workspace)],
+                                capture_output=True, text=True, timeout=60, env=env)
+    assert "Traceback" not in remembered.stderr and remembered.returncode != 0 or "a note" in remembered.stdout, \
+        remembered.stderr

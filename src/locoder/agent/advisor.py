@@ -188,10 +188,13 @@ class ToolAdvisor:
                 if suggested and suggested == outcome.tool:
                     bandit.record_hint(self.state, suggested, previous, reward > 0)
                 self._save()
-                append_event(self.events_path, {
-                    "type": "reward", "session": self.session, "update": self.state.steps, "tool": outcome.tool,
-                    "suggested": suggested, "followed": suggested == outcome.tool, "reward": reward,
-                    "parts": parts, "status": status})
+                try:
+                    append_event(self.events_path, {
+                        "type": "reward", "session": self.session, "update": self.state.steps, "tool": outcome.tool,
+                        "suggested": suggested, "followed": suggested == outcome.tool, "reward": reward,
+                        "parts": parts, "status": status})
+                except OSError:  # the events file is a record for plots; losing a line must not stop a session
+                    pass
         self.outcomes = []
 
     def _reload(self) -> None:

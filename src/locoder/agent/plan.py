@@ -89,7 +89,9 @@ def save_plan(state_dir: Path, task: str, steps: list[str], reply: str) -> dict:
 
 def load_latest(state_dir: Path) -> dict | None:
     try:
-        plan = json.loads((state_dir / "plans" / "latest.json").read_text())
+        from locoder.regular_files import read_text
+
+        plan = json.loads(read_text(state_dir / "plans" / "latest.json"))
     except (OSError, ValueError):
         return None
     return plan if isinstance(plan, dict) and plan.get("steps") else None

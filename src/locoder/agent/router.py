@@ -46,13 +46,14 @@ def route(task: str, workspace: Path) -> str:
 
 def _names_a_function(task: str, workspace: Path) -> bool:
     """Whether the task names a function defined in a Python file it also names (one to write or complete)."""
+    from locoder.regular_files import read_regular
     from locoder.repair.localise import definitions, named_in
     from locoder.tools.paths import resolve_in_workspace
 
     names = named_in(task)
     for rel in PY_FILE.findall(task):
         try:
-            source = resolve_in_workspace(workspace, rel).read_text(encoding="utf-8")
+            source = read_regular(resolve_in_workspace(workspace, rel), 2_000_000).decode("utf-8")
         except (OSError, UnicodeDecodeError, ValueError, Exception):
             continue
         if any(d.name in names for d in definitions(rel, source)):

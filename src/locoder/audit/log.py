@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from locoder.regular_files import open_append
 
 SCHEMA_VERSION = 1
 
@@ -40,20 +43,30 @@ class AuditLog:
         # backslashreplace turns a lone surrogate into its JSON escape (\udcff), so the line stays valid JSON.
         return (text + "\n").encode("utf-8", "backslashreplace")
 
+    def _after_torn_tail(self, line: bytes) -> bytes:
+        """A session killed mid-write left a torn last line: end it, so this record is not glued on."""
+        try:
+            with self.path.open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size and stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    handle.seek(size - 1)
+                    if handle.read(1) != b"\n":
+                        return b"\n" + line
+        except OSError:
+            pass
+        return line
+
     def emit(self, event: dict[str, Any]) -> None:
         if self.failed or event.get("transient"):
             return
         line = self._line(event)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = open_append(self.path)  # a FIFO planted in its place is refused, not waited on
             try:
                 if not self._tail_checked:
-                    # A session killed mid-write left a torn last line: end it, so this record is not glued on.
                     self._tail_checked = True
-                    size = os.fstat(fd).st_size
-                    if size and os.pread(fd, 1, size - 1) != b"\n":
-                        line = b"\n" + line
+                    line = self._after_torn_tail(line)
                 os.write(fd, line)
             finally:
                 os.close(fd)

@@ -8,6 +8,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from locoder.regular_files import read_text
+
 MAX_BYTES = 1_000_000
 NOISE_DIRS = frozenset({".git", ".locoder", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
                         ".pytest_cache", ".ruff_cache", ".tox", "dist", "build"})
@@ -51,7 +53,7 @@ def _walk_files(root: Path) -> list[str]:
         rel_folder = "" if rel_folder == "." else rel_folder + "/"
         if pathspec is not None and ".gitignore" in names:
             try:
-                lines = (Path(folder) / ".gitignore").read_text(errors="replace").splitlines()
+                lines = read_text(Path(folder) / ".gitignore", max_bytes=1_000_000).splitlines()
                 specs.append((rel_folder, pathspec.PathSpec.from_lines("gitwildmatch", lines)))
             except OSError:
                 pass

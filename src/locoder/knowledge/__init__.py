@@ -52,11 +52,15 @@ class Knowledge:
         from locoder.exceptions import LocoderError
         from locoder.memory import append_note
 
-        if not self.settings.memory:
-            return f"noted in {append_note(self.settings.state_path, note)}"
+        notes = self.settings.state_path / "memory_bank" / "global.md"
         try:
-            memory = self.store.add(note, "note")
-        except (OSError, sqlite3.Error, LocoderError) as exc:
-            path = append_note(self.settings.state_path, note)
-            return f"noted in {path} (the vector store could not take it now: {exc})"
-        return f"noted in {self.settings.state_path / 'memory_bank' / 'global.md'} (memory #{memory.id})"
+            if not self.settings.memory:
+                return f"noted in {append_note(self.settings.state_path, note)}"
+            try:
+                memory = self.store.add(note, "note")
+            except (OSError, sqlite3.Error, LocoderError) as exc:
+                path = append_note(self.settings.state_path, note)
+                return f"noted in {path} (the vector store could not take it now: {exc})"
+        except OSError as exc:  # e.g. a FIFO put where the notes file was
+            raise LocoderError(f"the note was not saved: {notes} cannot be written ({exc.strerror or exc})") from None
+        return f"noted in {notes} (memory #{memory.id})"

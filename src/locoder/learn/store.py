@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from locoder.learn.bandit import BanditState, with_prior
+from locoder.regular_files import open_append, read_text
 
 SCHEMA = 2
 """Schema of the state file. 2: the matrices are stored as base64 float32 (the upper triangle of each symmetric
@@ -76,7 +77,7 @@ def load_state(path: Path, arms: list[str], prior: dict[str, str] | None = None)
     if not path.exists():
         return with_prior(BanditState.fresh(arms), prior or {}), ""
     try:
-        state = _decode(json.loads(path.read_text()))
+        state = _decode(json.loads(read_text(path, errors="strict")))
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         try:
@@ -110,7 +111,7 @@ def append_event(path: Path, event: dict) -> None:
     """One line per event, written with a single append (concurrent sessions cannot interleave a line)."""
     line = json.dumps({"schema": EVENTS_SCHEMA, "ts": round(time.time(), 3), **event}, separators=(",", ":")) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_append(path, 0o644)  # a FIFO planted in its place is refused, not waited on
     try:
         os.write(fd, line.encode("utf-8"))
     finally:
@@ -121,7 +122,11 @@ def read_events(path: Path) -> list[dict]:
     if not path.exists():
         return []
     out = []
-    for line in path.read_text(errors="replace").splitlines():
+    try:
+        text = read_text(path)
+    except OSError:
+        return []
+    for line in text.splitlines():
         try:
             out.append(json.loads(line))
         except ValueError:

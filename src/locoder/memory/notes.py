@@ -6,6 +6,8 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from locoder.regular_files import open_append, read_text
+
 HEADER = "# locoder notes\n\nNotes remembered for this project, newest last.\n\n"
 
 
@@ -22,7 +24,7 @@ def append_note(state_dir: Path, note: str, now: datetime | None = None) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     data = (("" if path.exists() else HEADER) + f"- {stamp} {text}\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_append(path, 0o644)  # a FIFO planted in its place is refused (NotRegularFile), not waited on
     try:
         os.write(fd, data)
     finally:
@@ -36,7 +38,7 @@ def read_notes(state_dir: Path) -> list[tuple[str, str]]:
     if not path.is_file():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in read_text(path).splitlines():
         if line.startswith("- "):
             stamp, _, text = line[2:].strip().partition(" ")
             if len(stamp) == 20 and stamp.endswith("Z") and text:
@@ -60,8 +62,11 @@ def recent_notes(state_dir: Path, max_chars: int = 1500) -> list[str]:
     if not path.is_file():
         return []
     # errors="replace": one bad byte (an editor, a copy from elsewhere) must not stop every later start.
-    notes = [line[2:].strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-             if line.startswith("- ")]
+    try:
+        text = read_text(path)
+    except OSError:
+        return []
+    notes = [line[2:].strip() for line in text.splitlines() if line.startswith("- ")]
     kept: list[str] = []
     used = 0
     for note in reversed(notes):

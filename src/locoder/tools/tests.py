@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from locoder.exceptions import ToolError
+from locoder.regular_files import read_text
 from locoder.tools.base import ToolContext, tool
 
 TEST_COMMAND = re.compile(r"\b(pytest|py\.test|unittest|(npm|yarn|pnpm)( run)? test|go test|cargo test|make (test|check)|"
@@ -89,7 +90,7 @@ def command_env(env: Mapping[str, str]) -> dict[str, str]:
 
 def _has_make_target(makefile: Path, target: str) -> bool:
     try:
-        return any(line.startswith(f"{target}:") for line in makefile.read_text(errors="replace").splitlines())
+        return any(line.startswith(f"{target}:") for line in read_text(makefile, max_bytes=1_000_000).splitlines())
     except OSError:
         return False
 
@@ -101,8 +102,10 @@ def detect_test_command(workspace: Path, target: str = "") -> str | None:
     package = workspace / "package.json"
     if package.is_file():
         try:
-            scripts = json.loads(package.read_text(errors="replace")).get("scripts") or {}
-        except ValueError:
+            scripts = json.loads(read_text(package, max_bytes=1_000_000)).get("scripts") or {}
+            if not isinstance(scripts, dict):
+                scripts = {}
+        except (OSError, ValueError, RecursionError, AttributeError):
             scripts = {}
         if "test" in scripts:
             return f"npm test --silent{' -- ' + shlex.quote(target) if target else ''}"
