@@ -88,6 +88,14 @@ def exclude_state_from_git(workspace: Path, state: Path) -> None:
         pass
 
 
+def readonly_in_workspace(settings: Settings) -> tuple[str, ...]:
+    """What commands may not change inside the workspace: the state folder (wherever it is configured), the
+    project configuration, and ``.git`` unless ``git_writable`` allows it."""
+    state = os.path.relpath(settings.state_path, settings.workspace_path)
+    inner = [state] if not state.startswith("..") else []
+    return tuple(dict.fromkeys([*inner, ".locoder.toml", *([] if settings.git_writable else [".git"])]))
+
+
 def build_sandbox(settings: Settings) -> Sandbox:
     full = settings.mode == "full-access"
     policy = SandboxPolicy(
@@ -95,6 +103,7 @@ def build_sandbox(settings: Settings) -> Sandbox:
         workspace_writable=settings.mode != "read-only", cpu_seconds=settings.cpu_seconds,
         memory_mb=settings.memory_mb, max_processes=settings.max_processes,
         env_allow=tuple(n.strip() for n in settings.env_allow.split(",") if n.strip()),
+        readonly_in_workspace=readonly_in_workspace(settings),
     )
     if policy.runner == "bubblewrap" and not bubblewrap():
         raise ConfigError("sandbox = bubblewrap, but bwrap is not installed (Debian/Ubuntu: apt install bubblewrap)")

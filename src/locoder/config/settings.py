@@ -167,6 +167,9 @@ class Settings:
     ``function`` (the whole function as a JSON string), ``search_replace`` or ``diff`` (both JSON)."""
     env_allow: str = ""
     """Comma-separated names of secret-looking environment variables that commands may see."""
+    git_writable: bool = False
+    """Let model-run commands change ``.git`` (commit, branch, config, hooks). Off: ``.git`` is read-only to
+    them under bubblewrap (Landlock cannot protect a folder inside the workspace). Widening."""
 
     def dump(self) -> dict[str, Any]:
         """A copy safe to log: secrets removed."""

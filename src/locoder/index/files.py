@@ -8,6 +8,8 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from locoder import gitsafe
+
 MAX_BYTES = 1_000_000
 NOISE_DIRS = frozenset({".git", ".locoder", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
                         ".pytest_cache", ".ruff_cache", ".tox", "dist", "build"})
@@ -29,8 +31,7 @@ BINARY_SUFFIXES = frozenset({
 
 def _git_files(root: Path) -> list[str] | None:
     try:
-        proc = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                              capture_output=True, timeout=60)
+        proc = gitsafe.run(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:

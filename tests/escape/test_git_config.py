@@ -1,0 +1,123 @@
+"""Git configuration a command plants (fsmonitor, hooks, pager, external diff, textconv, filter drivers) must
+not run when locoder itself calls git outside the sandbox: the session summary and the indexer."""
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from escape.world import run
+from locoder import gitsafe
+from locoder.agent.summary import SessionSummary
+from locoder.index.files import workspace_files
+
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(ws: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(ws), *args], env=GIT_ENV, capture_output=True, text=True, timeout=60)
+
+
+def make_repo(ws: Path) -> None:
+    (ws / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    (ws / ".gitignore").write_text(".locoder/\n")
+    for args in (["init", "-q"], ["add", "calc.py", ".gitignore"], ["commit", "-qm", "start"]):
+        assert git(ws, *args).returncode == 0
+
+
+def plant(ws: Path, markers: Path) -> list[Path]:
+    """Every way of making git run a program, each touching its own marker file outside the workspace."""
+    marks = {name: markers / name for name in ("fsmonitor", "hook", "pager", "external", "filter", "textconv",
+                                               "process", "included")}
+    config = {
+        "core.fsmonitor": f"touch {marks['fsmonitor']}; false",
+        "core.pager": f"touch {marks['pager']}; cat",
+        "pager.diff": "true",
+        "diff.external": f"sh -c 'touch {marks['external']}'",
+        "filter.evil.clean": f"sh -c 'touch {marks['filter']}; cat'",
+        "filter.proc.process": f"sh -c 'touch {marks['process']}; exit 1'",
+        "diff.evil.textconv": f"sh -c 'touch {marks['textconv']}; cat \"$1\"' -",
+        "include.path": str(ws / "inc.cfg"),
+    }
+    for key, value in config.items():
+        assert git(ws, "config", key, value).returncode == 0
+    (ws / "inc.cfg").write_text(f"[filter \"other\"]\n\tclean = \"touch {marks['included']}; cat\"\n")
+    (ws / ".git" / "info").mkdir(exist_ok=True)
+    (ws / ".git" / "info" / "attributes").write_text("*.py filter=evil diff=evil\n*.txt filter=proc\n"
+                                                     "*.md filter=other\n")
+    hook = ws / ".git" / "hooks" / "post-index-change"
+    hook.write_text(f"#!/bin/sh\ntouch {marks['hook']}\n")
+    hook.chmod(hook.stat().st_mode | stat.S_IXUSR)
+    return list(marks.values())
+
+
+def test_planted_git_configuration_runs_nothing_in_locoders_own_git_calls(world, tmp_path):
+    ws = world["ws"]
+    make_repo(ws)
+    summary = SessionSummary(ws, tmp_path / "state", "s1")
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    # What a confined command may try; under bubblewrap .git is read-only to it.
+    out = run(world, f"git config core.fsmonitor 'touch {markers}/by-command; false' && echo planted")
+    if world["runner"] == "bubblewrap":
+        assert "planted" not in out and "[exit code 0]" not in out, out
+    # Whatever the runner let through (Landlock cannot protect .git), plant everything from outside.
+    marks = plant(ws, markers)
+    (ws / "calc.py").write_text("def add(a, b):\n    return a - b  # TODO\n")
+    (ws / "notes.txt").write_text("new\n")
+    (ws / "readme.md").write_text("new\n")
+    data = summary.finish()
+    listed = set(workspace_files(ws))
+    assert sorted(p.name for p in markers.iterdir()) == [], "locoder's git calls ran planted code"
+    assert {"path": "calc.py", "added": 1, "removed": 1} in data["files"]
+    assert {"notes.txt", "readme.md", "calc.py"} <= listed
+    assert data["warnings"] and ".git/config" in data["warnings"][0] and "post-index-change" in data["warnings"][0]
+    # The plants are live: plain git runs them (so the test would fail if gitsafe stopped neutralising them).
+    git(ws, "diff", "HEAD")
+    git(ws, "add", "calc.py", "readme.md")
+    git(ws, "add", "notes.txt")
+    fired = {p.name for p in markers.iterdir()}
+    assert {"fsmonitor", "external", "filter", "hook", "process", "included"} <= fired, fired
+    assert all(m.parent == markers for m in marks)
+
+
+def test_git_init_by_a_command_in_a_plain_folder_plants_nothing_that_runs(world, tmp_path):
+    ws = world["ws"]
+    (ws / "calc.py").write_text("x = 1\n")
+    summary = SessionSummary(ws, tmp_path / "state", "s2")
+    assert summary.base is None
+    marker = tmp_path / "marker"
+    out = run(world, f"git init -q . && git config core.fsmonitor 'touch {marker}; false' && "
+                     f"printf '#!/bin/sh\\ntouch {marker}\\n' > .git/hooks/post-index-change && "
+                     "chmod +x .git/hooks/post-index-change && git add calc.py && echo planted")
+    assert "planted" in out, out  # no .git existed, so there was nothing read-only to protect
+    marker.unlink(missing_ok=True)  # the command's own git add ran its hook inside the sandbox: allowed
+    files = list(workspace_files(ws))
+    data = summary.finish()
+    assert "calc.py" in files
+    assert not marker.exists(), "the indexer's git call ran planted code"
+    assert data["warnings"] and "config" in data["warnings"][0]
+
+
+def test_gitsafe_neutralises_every_driver_named_in_configuration(tmp_path):
+    repo = tmp_path / "r"
+    repo.mkdir()
+    assert git(repo, "init", "-q").returncode == 0
+    for key in ("filter.A.clean", "filter.A.smudge", "filter.b-c.process", "diff.D.textconv", "diff.D.command",
+                "merge.M.driver"):
+        assert git(repo, "config", key, "touch /nonexistent/x").returncode == 0
+    flags = gitsafe.driver_overrides(repo)
+    for key in ("filter.a.clean=", "filter.a.smudge=", "filter.b-c.process=", "diff.d.textconv=",
+                "diff.d.command=", "merge.m.driver=", "filter.a.required=false"):
+        assert key in [f.lower() for f in flags], (key, flags)
+    assert gitsafe.env({"X": "1"}, base={"GIT_DIR": "/elsewhere", "GIT_CONFIG_COUNT": "1", "PATH": "/bin"}) == {
+        **{k: v for k, v in gitsafe.env(base={}).items()}, "PATH": "/bin", "X": "1"}
+
+
+@pytest.mark.parametrize("args", [["diff", "HEAD"], ["log", "-p"], ["show"]])
+def test_diffing_commands_get_no_ext_diff(args, tmp_path):
+    line = gitsafe.argv(tmp_path, args)
+    assert line[line.index(args[0]) + 1:line.index(args[0]) + 3] == ["--no-ext-diff", "--no-textconv"]
