@@ -160,6 +160,7 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         env=sandbox.env,
         sandbox=sandbox,
         knowledge=knowledge,
+        protected=tuple(dict.fromkeys([*readonly_in_workspace(settings), ".locoder.toml", ".git"])),
     )
     context.planner = lambda task: gather_context(settings, knowledge, task)
     facts = server_facts(model) if backend_kind(settings) in ("openai", "ollama") else None

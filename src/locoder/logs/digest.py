@@ -13,7 +13,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,9 +225,17 @@ def _add_trace(digest: Digest, trace: Trace, lines: list[str], where: Where) -> 
     digest.add("exception", key, collapsed[0], where, collapsed[1:])
 
 
-def iter_sources(paths: Iterable[str], root: Path) -> Iterator[tuple[str, Path | None]]:
+def iter_sources(paths: Iterable[str], root: Path,
+                 accept: Callable[[Path], bool] | None = None) -> Iterator[tuple[str, Path | None]]:
     """(name, path) of each log to read: files as given, folders searched for log files, globs expanded;
-    ``-`` is standard input (path None)."""
+    ``-`` is standard input (path None). ``accept(path)``, when given, decides which files are read (the
+    ``context`` tool passes its confinement: no links out, no secret files, no pipes)."""
+    for name, path in _sources(paths, root):
+        if path is None or accept is None or accept(path):
+            yield name, path
+
+
+def _sources(paths: Iterable[str], root: Path) -> Iterator[tuple[str, Path | None]]:
     for raw in paths:
         if raw == "-":
             yield "<stdin>", None
@@ -250,11 +258,12 @@ def iter_sources(paths: Iterable[str], root: Path) -> Iterator[tuple[str, Path |
             raise FileNotFoundError(f"no log at {raw}")
 
 
-def build_digest(paths: Iterable[str], root: Path, since: str = "") -> Digest:
+def build_digest(paths: Iterable[str], root: Path, since: str = "",
+                 accept: Callable[[Path], bool] | None = None) -> Digest:
     """The digest of every log in ``paths``; ``since`` keeps lines from that time on (an ISO date or
-    time prefix, compared as text with each line's timestamp)."""
+    time prefix, compared as text with each line's timestamp); ``accept`` as for ``iter_sources``."""
     digest = Digest()
-    for name, path in iter_sources(paths, root):
+    for name, path in iter_sources(paths, root, accept):
         if path is None:
             data = sys.stdin.buffer.read()
         else:
