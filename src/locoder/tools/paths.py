@@ -40,7 +40,10 @@ def resolve_in_workspace(workspace: Path, path: str) -> Path:
     if not path or "\x00" in path:
         raise ToolError("a path is required")
     root = _root(workspace)
-    candidate = Path(os.path.realpath(root / os.path.expanduser(path)))
+    try:
+        candidate = Path(os.path.realpath(root / os.path.expanduser(path)))
+    except OSError as exc:  # a link swapped while it was being resolved (EINVAL from readlink)
+        raise _changed(path, exc) from None
     if candidate != root and root not in candidate.parents:
         raise ToolError(f"'{path}' is outside the workspace; only paths inside {root} are allowed")
     return candidate
@@ -107,7 +110,7 @@ def _open_dir(root_fd: int, parts: list[str], create: bool) -> int:
 
 
 def _changed(path: str, exc: OSError) -> ToolError:
-    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV, errno.EINVAL):
         return ToolError(f"{path} changed while it was being opened (a folder became a link); nothing was "
                          "written outside the workspace. Check the path and try again")
     return ToolError(f"cannot open {path}: {exc.strerror}")
