@@ -96,6 +96,13 @@ def readonly_in_workspace(settings: Settings) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*inner, ".locoder.toml", *([] if settings.git_writable else [".git"])]))
 
 
+def untrusted_message(settings: Settings) -> str:
+    """What the user is told when widening settings of the project file were ignored."""
+    shown = ", ".join(f"{k} = {v!r}" for k, v in sorted(settings.untrusted.items()))
+    return (f"ignored from .locoder.toml (changed since you last trusted it): {shown}. Read the file; if "
+            "these are yours, run 'locoder trust' to use them")
+
+
 def build_sandbox(settings: Settings) -> Sandbox:
     full = settings.mode == "full-access"
     policy = SandboxPolicy(
@@ -217,6 +224,9 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
                                                           "approval": toolbox.policy.approval}})
     if advisor is not None and advisor.warning:
         agent.emit({"type": "warning", "message": advisor.warning})
+    if settings.untrusted:
+        agent.emit({"type": "warning", "kind": "untrusted_config", "ignored": sorted(settings.untrusted),
+                    "message": untrusted_message(settings)})
     # Scripted replies are written for the loop; the harnesses run with them only when asked for.
     workflow = "loop" if settings.workflow == "auto" and backend_kind(settings) == "scripted" else settings.workflow
     fix = FixConfig(attempts=settings.attempts, form=settings.repair_form)
