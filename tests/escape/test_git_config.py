@@ -121,3 +121,55 @@ def test_gitsafe_neutralises_every_driver_named_in_configuration(tmp_path):
 def test_diffing_commands_get_no_ext_diff(args, tmp_path):
     line = gitsafe.argv(tmp_path, args)
     assert line[line.index(args[0]) + 1:line.index(args[0]) + 3] == ["--no-ext-diff", "--no-textconv"]
+
+
+GIT_WRITES = [
+    "echo '[core]' >> .git/config",
+    "git config core.hooksPath /tmp",
+    "printf '#!/bin/sh\\n' > .git/hooks/pre-commit",
+    "mkdir -p .git/info && echo '* filter=x' > .git/info/attributes",
+    "rm -rf .git/hooks",
+    "mv .git gone",
+    "echo 'mode = \"full-access\"' > .locoder.toml",
+    "rm -f .locoder.toml",
+]
+
+
+@pytest.mark.parametrize("command", GIT_WRITES)
+def test_commands_cannot_change_git_internals_or_the_project_config(world, command):
+    if world["runner"] == "landlock":
+        pytest.skip("Landlock cannot make .git or .locoder.toml read-only inside a writable workspace")
+    ws = world["ws"]
+    make_repo(ws)
+    (ws / ".locoder.toml").write_text("max_steps = 5\n")
+    before = {p: p.read_bytes() for p in (ws / ".git" / "config", ws / ".locoder.toml")}
+    hooks = sorted(os.listdir(ws / ".git" / "hooks"))
+    run(world, command)
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(os.listdir(ws / ".git" / "hooks")) == hooks
+    assert not (ws / ".git" / "info" / "attributes").exists()
+
+
+def test_git_writable_lets_commands_commit(world, tmp_path):
+    from locoder.sandbox import Sandbox, SandboxPolicy
+
+    ws = world["ws"]
+    make_repo(ws)
+    policy = SandboxPolicy(runner=world["runner"], readonly_in_workspace=(".locoder",))  # git_writable = true
+    result = Sandbox(ws, policy, env=GIT_ENV).run("echo more >> calc.py && git commit -qam more && echo done",
+                                                  timeout=30, max_output=4000)
+    assert "done" in result.output, result.output
+    assert git(ws, "log", "--oneline").stdout.count("\n") == 2
+
+
+def test_the_git_writable_setting_decides_what_commands_see_read_only(tmp_path):
+    from locoder.agent.factory import readonly_in_workspace
+    from locoder.config import load_settings
+
+    env = {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state")}
+    default = readonly_in_workspace(load_settings({"workspace": str(tmp_path)}, env=env))
+    widened = readonly_in_workspace(load_settings({"workspace": str(tmp_path), "git_writable": True}, env=env))
+    moved = readonly_in_workspace(load_settings({"workspace": str(tmp_path), "state_dir": "var/state"}, env=env))
+    assert set(default) == {".locoder", ".locoder.toml", ".git"}
+    assert set(widened) == {".locoder", ".locoder.toml"}
+    assert "var/state" in moved and ".locoder" not in moved
