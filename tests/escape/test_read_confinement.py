@@ -116,3 +116,11 @@ def test_a_fifo_does_not_block_a_reader(world, monkeypatch, tool, args):
     assert "unknown tool" not in result[0].output
     if tool == "read_file":
         assert not result[0].ok and "not a regular file" in result[0].output, result[0].output
+
+
+def test_the_code_index_never_lists_secret_files_or_links_out(secrets):
+    from locoder.index.files import workspace_files
+
+    listed = set(workspace_files(secrets["ws"]))
+    assert "code.py" in listed
+    assert not listed & {".env", "server.key", "settings.txt", "out.txt", "logs/out.log"}, listed
