@@ -4,6 +4,7 @@ not run when locoder itself calls git outside the sandbox: the session summary a
 import os
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,22 @@ def test_the_git_writable_setting_decides_what_commands_see_read_only(tmp_path):
     assert set(default) == {".locoder", ".locoder.toml", ".git"}
     assert set(widened) == {".locoder", ".locoder.toml"}
     assert "var/state" in moved and ".locoder" not in moved
+
+
+def test_the_summary_names_but_never_reads_links_and_pipes(world, tmp_path):
+    ws = world["ws"]
+    make_repo(ws)
+    summary = SessionSummary(ws, tmp_path / "state", "s3")
+    outside = tmp_path / "outside"
+    os.mkfifo(outside)
+    (ws / "pipe-link").symlink_to(outside)
+    (ws / "secret-link").symlink_to("/etc/hostname")
+    done = []
+    worker = threading.Thread(target=lambda: done.append(summary.finish()), daemon=True)
+    worker.start()
+    worker.join(20)
+    if worker.is_alive():
+        os.close(os.open(outside, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("the summary blocked reading a link to a FIFO")
+    files = {f["path"]: f for f in done[0]["files"]}
+    assert files["pipe-link"]["added"] is None and files["secret-link"]["added"] is None

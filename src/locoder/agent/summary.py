@@ -9,7 +9,9 @@ repository, file changes are measured against a snapshot of the working tree tak
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,6 +56,14 @@ ADVICE = {
 def _git(workspace: Path, *args: str) -> str | None:
     # Outside the sandbox: through gitsafe, so configuration a command planted in .git runs nothing.
     return gitsafe.output(workspace, *args)
+
+
+def _regular(path: Path) -> bool:
+    """A regular file, not a link: the summary reads only those (it runs outside the sandbox)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 class SessionSummary:
@@ -122,6 +132,9 @@ class SessionSummary:
         for path in sorted(now - self.untracked):
             if any(part in NOISE_DIRS for part in path.split("/")[:-1]):
                 continue  # caches and state, not work (a repository without a .gitignore shows them)
+            if not _regular(self.workspace / path):
+                out.append({"path": path, "added": None, "removed": None, "new": True})
+                continue  # a link (maybe out of the workspace) or a pipe: named, never read
             try:
                 data = (self.workspace / path).read_bytes()
                 if b"\0" in data[:8192]:
