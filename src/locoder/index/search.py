@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from locoder.index.files import NOISE_DIRS, looks_binary
 from locoder.index.store import CodeIndex
@@ -62,7 +63,7 @@ def _ripgrep(rg: str, pattern: str, target: str, glob: str, limit: int, cwd: Pat
 
 
 def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path,
-                 accept: Callable[[Path], bool] | None = None) -> list[Match]:
+                 opener: Callable[[Path], BinaryIO | None] | None = None) -> list[Match]:
     try:
         regex = re.compile(pattern)
     except re.error as exc:
@@ -78,10 +79,11 @@ def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path,
     for path in files:
         if glob and not fnmatch.fnmatch(path.name, glob):
             continue
-        if accept is not None and not accept(path):
-            continue
         try:
-            with path.open("rb") as handle:
+            handle = path.open("rb") if opener is None else opener(path)
+            if handle is None:
+                continue
+            with handle:
                 data = handle.read(2_000_000)
         except OSError:
             continue
@@ -97,16 +99,16 @@ def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path,
 
 
 def grep(pattern: str, root: Path, cwd: Path, glob: str = "", limit: int = 50, *,
-         accept: Callable[[Path], bool] | None = None, excludes: Sequence[str] = ()) -> list[Match]:
+         opener: Callable[[Path], BinaryIO | None] | None = None, excludes: Sequence[str] = ()) -> list[Match]:
     """Lines matching ``pattern`` under ``root`` (a file or folder), paths relative to ``cwd``, sorted; at
     most ``limit + 1`` (one more than asked says there are more). ripgrep when installed, else Python.
-    ``accept(path)`` decides which files the Python search opens (the tools pass their confinement);
+    ``opener(path)`` opens each file for the Python search, None to skip it (the tools pass their confinement);
     ``excludes`` are ripgrep ``-g`` globs for the same files (ripgrep never follows links)."""
     rg = shutil.which("rg")
     target = os.path.relpath(root, cwd) if root != cwd else "."
     hits = _ripgrep(rg, pattern, target, glob, limit, cwd, excludes) if rg else None
     if hits is None:
-        hits = _python_grep(pattern, root, glob, limit, cwd, accept)
+        hits = _python_grep(pattern, root, glob, limit, cwd, opener)
     return hits
 
 

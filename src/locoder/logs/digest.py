@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from locoder.logs.traces import Trace, find_trace
 
@@ -225,17 +226,9 @@ def _add_trace(digest: Digest, trace: Trace, lines: list[str], where: Where) -> 
     digest.add("exception", key, collapsed[0], where, collapsed[1:])
 
 
-def iter_sources(paths: Iterable[str], root: Path,
-                 accept: Callable[[Path], bool] | None = None) -> Iterator[tuple[str, Path | None]]:
+def iter_sources(paths: Iterable[str], root: Path) -> Iterator[tuple[str, Path | None]]:
     """(name, path) of each log to read: files as given, folders searched for log files, globs expanded;
-    ``-`` is standard input (path None). ``accept(path)``, when given, decides which files are read (the
-    ``context`` tool passes its confinement: no links out, no secret files, no pipes)."""
-    for name, path in _sources(paths, root):
-        if path is None or accept is None or accept(path):
-            yield name, path
-
-
-def _sources(paths: Iterable[str], root: Path) -> Iterator[tuple[str, Path | None]]:
+    ``-`` is standard input (path None)."""
     for raw in paths:
         if raw == "-":
             yield "<stdin>", None
@@ -259,15 +252,19 @@ def _sources(paths: Iterable[str], root: Path) -> Iterator[tuple[str, Path | Non
 
 
 def build_digest(paths: Iterable[str], root: Path, since: str = "",
-                 accept: Callable[[Path], bool] | None = None) -> Digest:
+                 opener: Callable[[Path], BinaryIO | None] | None = None) -> Digest:
     """The digest of every log in ``paths``; ``since`` keeps lines from that time on (an ISO date or
-    time prefix, compared as text with each line's timestamp); ``accept`` as for ``iter_sources``."""
+    time prefix, compared as text with each line's timestamp). ``opener(path)``, when given, opens each log,
+    None to pass it by (the ``context`` tool passes its confinement: no links out, no secrets, no pipes)."""
     digest = Digest()
-    for name, path in iter_sources(paths, root, accept):
+    for name, path in iter_sources(paths, root):
         if path is None:
             data = sys.stdin.buffer.read()
         else:
-            with open(path, "rb") as handle:
+            handle = open(path, "rb") if opener is None else opener(path)  # noqa: SIM115 (closed below)
+            if handle is None:
+                continue
+            with handle:
                 data = handle.read()
         digest.sources.append(name)
         digest.bytes += len(data)

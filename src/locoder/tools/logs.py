@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from locoder.exceptions import ToolError
 from locoder.tools.base import ToolContext, tool
-from locoder.tools.paths import check_readable, readable_file, resolve_in_workspace
+from locoder.tools.paths import check_readable, open_confined, resolve_in_workspace
 
 
 @tool
@@ -22,5 +22,5 @@ def context(ctx: ToolContext, path: str = "logs", max_tokens: int = 800) -> str:
     if not target.exists():
         raise ToolError(f"{path} does not exist")
     root = resolve_in_workspace(ctx.workspace, ".")
-    digest = build_digest([str(target)], root, accept=lambda p: readable_file(ctx.workspace, p)).as_dict()
+    digest = build_digest([str(target)], root, opener=lambda p: open_confined(ctx.workspace, p)).as_dict()
     return render(digest, max(100, min(max_tokens, 4000)))

@@ -8,8 +8,8 @@
   the workspace with ``O_NOFOLLOW``, so a folder swapped for a symlink between the check and the open (a
   process the model left running) makes the call fail instead of landing outside. Writes go to a temporary
   file in the same folder descriptor and are renamed into place.
-- ``readable_file``: for walkers (grep's Python fallback, the log digest): regular files inside the workspace
-  that are not secret, symlinks included only when they stay inside.
+- ``open_confined``: for walkers (grep's Python fallback, the log digest): opens a file and keeps it only when
+  the opened descriptor is a regular file inside the workspace and not secret (links staying inside are fine).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from locoder.atomic import new_file_mode
 from locoder.exceptions import ToolError
@@ -28,7 +29,7 @@ PROTECTED = (".locoder", ".locoder.toml", ".git")
 """Default for ``ToolContext.protected``: what file tools may never write (relative to the workspace)."""
 
 __all__ = ["PROTECTED", "SECRET_FILES", "check_readable", "check_writable", "display", "is_secret_file",
-           "read_beneath", "readable_file", "resolve_in_workspace", "write_beneath"]
+           "open_confined", "read_beneath", "resolve_in_workspace", "write_beneath"]
 
 
 def _root(workspace: Path) -> Path:
@@ -191,18 +192,31 @@ def write_beneath(workspace: Path, target: Path, shown: str, data: bytes) -> Non
         os.close(dir_fd)
 
 
-def readable_file(workspace: Path, path: Path) -> bool:
-    """For walkers: whether ``path`` is a regular file a reading tool may open: not a link leading out of the
-    workspace, not a secret file (by name or target), not a pipe, socket or device."""
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return False
-        real = resolve_in_workspace(workspace, str(path))
-    except (OSError, ToolError):
-        return False
+def open_confined(workspace: Path, path: Path) -> BinaryIO | None:
+    """For walkers (grep's fallback, the log digest): ``path`` opened for reading, or None when it is not a
+    regular file inside the workspace that a reading tool may see (a link leading out, a secret file by name or
+    by target, a pipe, socket or device). Checked on the opened descriptor (``/proc/self/fd``), so a link
+    swapped in just before the open is caught too; opened non-blocking, so a FIFO never blocks."""
     given = os.path.relpath(os.path.abspath(path), _root(workspace))
-    return not is_secret_file(given) and not is_secret_file(relative(workspace, real))
+    if given.startswith("..") or is_secret_file(given):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        real = Path(os.readlink(f"/proc/self/fd/{fd}")) if os.path.isdir("/proc/self/fd") else \
+            Path(os.path.realpath(path))
+        root = _root(workspace)
+        inside = real == root or root in real.parents
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or not inside or is_secret_file(relative(workspace, real)):
+            os.close(fd)
+            return None
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except (OSError, ValueError):
+        os.close(fd)
+        return None
 
 
 def display(workspace: Path, path: Path) -> str:

@@ -7,7 +7,7 @@ from locoder.index.search import SearchError
 from locoder.index.search import grep as grep_lines
 from locoder.safety.secret_files import ripgrep_excludes
 from locoder.tools.base import ToolContext, tool
-from locoder.tools.paths import check_readable, readable_file, resolve_in_workspace
+from locoder.tools.paths import check_readable, open_confined, resolve_in_workspace
 
 
 @tool
@@ -26,7 +26,7 @@ def grep(ctx: ToolContext, pattern: str, path: str = ".", glob: str = "", max_re
     cwd = resolve_in_workspace(ctx.workspace, ".")
     try:
         hits = grep_lines(pattern, root, cwd, glob=glob, limit=max_results,
-                          accept=lambda p: readable_file(ctx.workspace, p), excludes=ripgrep_excludes())
+                          opener=lambda p: open_confined(ctx.workspace, p), excludes=ripgrep_excludes())
     except SearchError as exc:
         raise ToolError(str(exc)) from None
     if not hits:

@@ -1,5 +1,6 @@
 """A process the model left running swaps a folder of the workspace with a link to a folder outside
-(``renameat2(RENAME_EXCHANGE)`` in a loop) while the file tools write: no write may land outside."""
+(``renameat2(RENAME_EXCHANGE)`` in a loop) while the file tools write and read: no write may land outside,
+no read may show a file outside."""
 
 import subprocess
 import sys
@@ -47,3 +48,45 @@ def test_swapping_a_folder_for_a_link_never_sends_a_write_outside(world):
     assert written, "no write succeeded at all"
     expected = ("outside the workspace", "changed while", "does not exist", "not found", "identical")
     assert refused and not {r.output[:120] for r in refused if not any(e in r.output for e in expected)}
+
+
+LEAK = "zebra-canary-31337"
+
+
+def test_swapping_a_folder_for_a_link_never_lets_a_reader_read_outside(world, tmp_path, monkeypatch):
+    import os
+    import shutil
+    from pathlib import Path
+
+    from locoder.tools import ToolBox, all_tools
+
+    ws = world["ws"]
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f.log").write_text(f"ERROR {LEAK}\n")
+    (ws / "d").mkdir()
+    (ws / "d" / "f.log").write_text("ERROR harmless\n")
+    (ws / "l").symlink_to(outside)
+    # Without ripgrep on PATH, grep is the Python fallback, which walks and opens files itself.
+    bare = [d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "rg").exists()]
+    monkeypatch.setenv("PATH", os.pathsep.join(bare))
+    assert shutil.which("rg") is None
+    box = ToolBox(all_tools(), world["box"].context)
+    swapper = subprocess.Popen([sys.executable, "-c", SWAPPER, str(ws), "60"], stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        while not (ws / "ready").exists():
+            assert swapper.poll() is None, swapper.stderr.read()
+            time.sleep(0.01)
+        for i in range(1000):
+            call = ToolCall("grep", {"pattern": "ERROR", "path": "."}) if i % 2 else \
+                ToolCall("context", {"path": "."})
+            seen.append(box.execute(call).output)
+            seen.append(box.execute(ToolCall("read_file", {"path": "d/f.log"})).output)
+        assert swapper.poll() is None, swapper.stderr.read()
+    finally:
+        swapper.kill()
+        swapper.wait()
+    leaked = [s for s in seen if LEAK in s]
+    assert not leaked, f"{len(leaked)} reads showed a file outside the workspace: {leaked[0][:200]}"
+    assert any("harmless" in s for s in seen), "no read succeeded at all"
