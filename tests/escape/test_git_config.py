@@ -193,3 +193,26 @@ def test_the_summary_names_but_never_reads_links_and_pipes(world, tmp_path):
         pytest.fail("the summary blocked reading a link to a FIFO")
     files = {f["path"]: f for f in done[0]["files"]}
     assert files["pipe-link"]["added"] is None and files["secret-link"]["added"] is None
+
+
+def test_a_planted_pager_does_not_run_even_on_a_terminal(tmp_path):
+    """git starts a pager only when its output is a terminal: run both on a real pseudo-terminal."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    make_repo(ws)
+    marker = tmp_path / "pager-ran"
+    assert git(ws, "config", "core.pager", f"touch {marker}; cat").returncode == 0
+    (ws / "calc.py").write_text("changed\n")
+
+    def on_terminal(argv, env):
+        leader, follower = os.openpty()
+        try:
+            subprocess.run(argv, stdin=follower, stdout=follower, stderr=follower, env=env, timeout=30)
+        finally:
+            os.close(follower)
+            os.close(leader)
+
+    on_terminal(gitsafe.argv(ws, ["diff"]), gitsafe.env())
+    assert not marker.exists()
+    on_terminal(["git", "-C", str(ws), "diff"], GIT_ENV)  # the plant is live for plain git
+    assert marker.exists()
