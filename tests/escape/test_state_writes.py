@@ -76,3 +76,14 @@ def test_ordinary_writes_still_work_and_keep_the_mode(world):
     assert box.execute(ToolCall("write_file", {"path": "inner/d.txt", "content": "x\n"})).ok
     assert (ws / "a" / "b" / "d.txt").read_text() == "x\n"
     assert sorted(os.listdir(ws / "a" / "b")) == ["c.txt", "d.txt"]  # no temporary file left
+
+
+def test_content_with_a_lone_surrogate_is_refused_and_loses_nothing(world):
+    ws = world["ws"]
+    (ws / "keep.txt").write_text("old\n")
+    for args in ({"path": "keep.txt", "content": "x\ud800y"}, {"path": "new.txt", "content": "\udfff"}):
+        result = world["box"].execute(ToolCall("write_file", args))
+        assert not result.ok and "lone surrogate" in result.output, result.output
+    result = world["box"].execute(ToolCall("edit_file", {"path": "keep.txt", "search": "old", "replace": "\ud800"}))
+    assert not result.ok and "lone surrogate" in result.output, result.output
+    assert (ws / "keep.txt").read_text() == "old\n" and not (ws / "new.txt").exists()

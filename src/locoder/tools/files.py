@@ -90,6 +90,14 @@ def _clip(line: str, limit: int = MAX_LINE_CHARS) -> str:
     return line if len(line) <= limit else f"{line[:limit]} ... [{len(line) - limit} more characters]"
 
 
+def _encoded(path: str, text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ToolError(f"not saved: the new content of {path} holds {text[exc.start:exc.end]!r}, which is not "
+                        "a character (a lone surrogate); write it without that") from None
+
+
 @tool
 def write_file(ctx: ToolContext, path: str, content: str) -> str:
     """Create a file, or replace its whole content.
@@ -102,8 +110,9 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
     if target.is_dir():
         raise ToolError(f"{path} is a folder")
     before = _read_text(ctx, target, path) if os.path.lexists(target) else None
+    data = _encoded(path, content)
     refuse_broken(path, before, content)
-    write_beneath(ctx.workspace, target, path, content.encode("utf-8", "surrogatepass"))
+    write_beneath(ctx.workspace, target, path, data)
     if before is None:
         return f"created {path} ({len(content.splitlines())} lines)"
     if before == content:
@@ -126,6 +135,7 @@ def edit_file(ctx: ToolContext, path: str, search: str, replace: str) -> str:
     after = apply_edit(before, search, replace)
     if after == before:
         return f"{path}: the replacement is identical; nothing changed"
+    data = _encoded(path, after)
     refuse_broken(path, before, after)
-    write_beneath(ctx.workspace, target, path, after.encode("utf-8", "surrogatepass"))
+    write_beneath(ctx.workspace, target, path, data)
     return f"edited {path}:\n{unified_diff(before, after, path)}"
