@@ -84,6 +84,8 @@ class PeerRun:
     """The choices this run was made with (edit format, step limit, ...), for the report."""
     finish: str = ""
     """How the peer says it stopped, from its log (``peer_finish``): both exit 0 whether or not they succeed."""
+    estimated_requests: int = 0
+    """Requests cut mid-stream (at the timeout): completion tokens counted from the chunks, prompt tokens unknown."""
 
 
 def peer_dir(name: str, cache_dir: Path | None = None) -> Path:
@@ -322,12 +324,13 @@ def _run_peer(agent: str, command: PeerCommand, repo: Path, timeout: float, log_
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text(f"$ {shlex.join(command.argv)}\n{result.output}\n[{result.status}]\n")
-    totals = proxy.totals()
+    totals = proxy.totals(settle=10.0)
     return PeerRun(agent=agent, exit_code=result.exit_code, timed_out=result.timed_out, seconds=result.seconds,
                    requests=totals.requests, prompt_tokens=totals.prompt_tokens,
                    completion_tokens=totals.completion_tokens, log_path=log_path,
                    changed=git_diff_stat(repo, base, runner), failed_requests=totals.failed, sandbox=resolved,
-                   settings=settings, finish="timeout" if result.timed_out else peer_finish(agent, result.output))
+                   settings=settings, finish="timeout" if result.timed_out else peer_finish(agent, result.output),
+                   estimated_requests=totals.estimated)
 
 
 def peer_finish(agent: str, log: str) -> str:
