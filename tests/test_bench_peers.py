@@ -102,6 +102,54 @@ def test_proxy_keeps_the_usage_chunk_for_a_client_that_asked(upstream):
     assert (totals.prompt_tokens, totals.completion_tokens) == (20, 2)
 
 
+def test_proxy_counts_a_stream_cut_by_a_killed_client_from_its_chunks():
+    """A peer killed at its timeout hangs up mid-stream, before the server's usage: the request is counted as
+    failed once the proxy sees the hang-up (``settle``), its generated tokens as the chunks relayed."""
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    stop = threading.Event()
+
+    class Endless(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.end_headers()
+            try:
+                while not stop.is_set():  # a model that never stops generating
+                    self.wfile.write(b"data: " + json.dumps(DELTAS[0]).encode() + b"\n\n")
+                    self.wfile.flush()
+                    time.sleep(0.02)
+            except OSError:
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    server.handle_error = lambda request, client_address: None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with CountingProxy(f"http://127.0.0.1:{server.server_address[1]}/v1") as proxy:
+            seen = 0
+            with httpx.stream("POST", proxy.base_url + "/chat/completions",
+                              json={"model": "m", "messages": [], "stream": True}) as reply:
+                for line in reply.iter_lines():
+                    seen += line.startswith("data:")
+                    if seen == 5:
+                        break  # the client goes away, as a killed peer does
+            totals = proxy.totals(settle=10.0)
+    finally:
+        stop.set()
+        server.shutdown()
+    assert (totals.requests, totals.failed, totals.estimated) == (1, 1, 1)
+    assert totals.completion_tokens >= 5 and totals.prompt_tokens == 0
+
+
 def test_stream_request_body_rewriting_is_a_pure_function():
     raw = json.dumps({"stream": True, "stream_options": {"other": 1}}).encode()
     body, streaming, injected = prepare_body(raw)
@@ -265,9 +313,11 @@ def test_git_diff_stat_does_not_run_what_an_agent_wrote_into_git_config(repo, tm
     subprocess.run(["git", "config", "filter.evil.clean", f"touch {canary}; cat"], cwd=repo, check=True)
     (repo / ".gitattributes").write_text("*.py filter=evil\n")
     (repo / "calc.py").write_text("changed\n")
-    stat = git_diff_stat(repo, git_head(repo), runner="plain")  # what the filter does unconfined
-    assert "calc.py" in stat and canary.exists()
+    subprocess.run(["git", "diff", "--stat"], cwd=repo, check=True, capture_output=True)
+    assert canary.exists()  # plain git runs the planted filter
     canary.unlink()
+    # gitsafe empties every filter driver, so even unconfined the filter does not run; and it runs confined.
+    assert "calc.py" in git_diff_stat(repo, git_head(repo), runner="plain") and not canary.exists()
     assert "calc.py" in git_diff_stat(repo, git_head(repo)) and not canary.exists()
 
 

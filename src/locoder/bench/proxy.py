@@ -36,6 +36,10 @@ class ProxyTotals:
     """Model requests answered with an error status, or not answered (upstream unreachable, cut stream)."""
     unmetered: int = 0
     """Model requests answered 2xx whose response carried no ``usage``: their tokens are not in the sums."""
+    estimated: int = 0
+    """Streamed model requests cut before the server's ``usage`` came (a peer killed at its timeout): their
+    completion tokens are counted as the content chunks relayed (llama.cpp sends one token per chunk), their
+    prompt tokens are not known."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
@@ -61,6 +65,8 @@ class _Exchange:
     injected_usage: bool = False
     metered: bool = False
     usage: dict | None = None
+    chunks: int = 0
+    """Stream chunks with choices relayed so far."""
 
 
 def prepare_body(raw: bytes) -> tuple[bytes, bool, bool]:
@@ -107,6 +113,8 @@ class CountingProxy:
         self._timeout = timeout
         self._totals = ProxyTotals()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._in_flight = 0
         self._client: httpx.Client | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -117,9 +125,13 @@ class CountingProxy:
             raise RuntimeError("CountingProxy is not started; use it as a context manager")
         return f"http://127.0.0.1:{self._server.server_address[1]}{self.upstream_path}"
 
-    def totals(self) -> ProxyTotals:
-        """A copy of the counts so far."""
-        with self._lock:
+    def totals(self, settle: float = 0.0) -> ProxyTotals:
+        """A copy of the counts so far; with ``settle``, first wait up to that many seconds for requests still
+        in flight to end (after an agent is killed, its cut request is counted once the proxy sees the hang-up)."""
+        deadline = time.monotonic() + settle
+        with self._idle:
+            while self._in_flight and time.monotonic() < deadline:
+                self._idle.wait(max(0.0, deadline - time.monotonic()))
             return ProxyTotals(**vars(self._totals))
 
     def __enter__(self) -> CountingProxy:
@@ -141,9 +153,14 @@ class CountingProxy:
 
     def _record(self, exchange: _Exchange, ok: bool, seconds: float) -> None:
         with self._lock:
+            self._in_flight -= 1
+            self._idle.notify_all()
             totals = self._totals
             totals.requests += 1
             totals.upstream_seconds += seconds
+            if exchange.usage is None and exchange.chunks:
+                totals.estimated += 1
+                totals.completion_tokens += exchange.chunks
             if not ok:
                 totals.failed += 1
             elif exchange.usage is None:
@@ -180,6 +197,9 @@ class CountingProxy:
         exchange = _Exchange(body, streaming, injected, metered)
         if not metered:
             self._count_other()
+        else:
+            with self._lock:
+                self._in_flight += 1
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_HEADERS}
         assert self._client is not None
         start = time.monotonic()
@@ -204,6 +224,7 @@ class CountingProxy:
             record(_relay(handler, response, exchange, record))
         finally:
             response.close()
+            record(False)  # only if nothing above recorded it (an unexpected error): the count must not hang
 
 
 def _send_head(handler: BaseHTTPRequestHandler, response: httpx.Response, length: int | None) -> None:
@@ -252,6 +273,8 @@ def _relay_stream(handler: BaseHTTPRequestHandler, response: httpx.Response, exc
             usage, usage_only = sse_usage(line)
             if usage is not None:
                 exchange.usage = usage
+            elif line.startswith(b"data:") and b'"delta"' in line:
+                exchange.chunks += 1
             if not (usage_only and exchange.injected_usage):
                 out += line + b"\n"
         if out:

@@ -39,7 +39,8 @@ def table(results: list[dict]) -> str:
                 cells.append("")
                 continue
             mark = "solved" if r["solved"] else ("timeout" if r["timed_out"] else "no")
-            cells.append(f"{mark} {r['seconds']:.0f}s {(r['prompt_tokens'] + r['completion_tokens']) / 1000:.1f}k")
+            tilde = "~" if r.get("estimated_requests") else ""  # a request cut mid-stream: its prompt is unknown
+            cells.append(f"{mark} {r['seconds']:.0f}s {tilde}{(r['prompt_tokens'] + r['completion_tokens']) / 1000:.1f}k")
         lines.append(f"| {task} | " + " | ".join(cells) + " |")
     summary = totals(results)
     lines.append("| **solved** | " + " | ".join(

@@ -53,6 +53,8 @@ class Result:
     detail: str = ""
     changed: str = ""
     settings: dict = field(default_factory=dict)
+    estimated_requests: int = 0
+    """Requests cut mid-stream: their completion tokens are counted from the chunks, prompt tokens unknown."""
 
 
 class Suite:
@@ -120,10 +122,10 @@ def run_locoder(repo: Path, task: str, base_url: str, model: str, timeout: float
                 timed_out = True
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-        totals = proxy.totals()
+        totals = proxy.totals(settle=10.0)
     return PeerRun("locoder", code, timed_out, round(time.monotonic() - start, 1), totals.requests,
                    totals.prompt_tokens, totals.completion_tokens, log_path, "", totals.failed,
-                   settings={"args": " ".join(extra)})
+                   settings={"args": " ".join(extra)}, estimated_requests=totals.estimated)
 
 
 def run_agent(agent: str, suite: Suite, item: Item, base_url: str, model: str, timeout: float, work: Path,
@@ -141,7 +143,8 @@ def run_agent(agent: str, suite: Suite, item: Item, base_url: str, model: str, t
         raise ValueError(f"unknown agent {agent!r}; choose from {', '.join(AGENTS)}")
     solved, detail = suite.score(item, repo)
     return Result(suite.name, item.id, agent, solved, run.seconds, run.exit_code, run.timed_out, run.requests,
-                  run.prompt_tokens, run.completion_tokens, detail[:500], run.changed[:500], run.settings)
+                  run.prompt_tokens, run.completion_tokens, detail[:500], run.changed[:500], run.settings,
+                  run.estimated_requests)
 
 
 def done_pairs(path: Path) -> set[tuple[str, str]]:

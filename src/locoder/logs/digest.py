@@ -13,9 +13,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from locoder.logs.traces import Trace, find_trace
 from locoder.regular_files import NotRegularFile, read_regular
@@ -251,18 +252,27 @@ def iter_sources(paths: Iterable[str], root: Path) -> Iterator[tuple[str, Path |
             raise FileNotFoundError(f"no log at {raw}")
 
 
-def build_digest(paths: Iterable[str], root: Path, since: str = "") -> Digest:
+def build_digest(paths: Iterable[str], root: Path, since: str = "",
+                 opener: Callable[[Path], BinaryIO | None] | None = None) -> Digest:
     """The digest of every log in ``paths``; ``since`` keeps lines from that time on (an ISO date or
-    time prefix, compared as text with each line's timestamp)."""
+    time prefix, compared as text with each line's timestamp). ``opener(path)``, when given, opens each log,
+    None to pass it by (the ``context`` tool passes its confinement: no links out, no secrets, no pipes)."""
     digest = Digest()
     for name, path in iter_sources(paths, root):
         if path is None:
             data = sys.stdin.buffer.read()
         else:
-            try:
-                data = read_regular(path)
-            except NotRegularFile:
-                continue  # a FIFO, device or socket named like a log would block the reader forever
+            if opener is None:
+                try:
+                    data = read_regular(path)
+                except NotRegularFile:
+                    continue  # a FIFO, device or socket named like a log would block the reader forever
+            else:
+                handle = opener(path)
+                if handle is None:
+                    continue
+                with handle:
+                    data = handle.read()
         digest.sources.append(name)
         digest.bytes += len(data)
         lines = data.decode("utf-8", "replace").splitlines()

@@ -243,9 +243,12 @@ class Sandbox:
         root = pids_cgroup_root()
         version = landlock.abi()
         filesystem = {
-            "bubblewrap": "read-only outside the workspace; home, /root, /tmp and secrets hidden",
+            "bubblewrap": "read-only outside the workspace and in "
+                          + (", ".join(self.policy.readonly_in_workspace) or "nothing inside it")
+                          + "; home, /root, /tmp and secrets hidden",
             "landlock": "writes only in the workspace and a private scratch folder; home, /root, /tmp and secrets"
-                        " unreadable; NOT covered: .locoder inside the workspace, chmod/chown/timestamps",
+                        " unreadable; NOT covered: .locoder, .locoder.toml and .git inside the workspace,"
+                        " chmod/chown/timestamps",
         }.get(runner, "NOT confined: commands can change anything your user can")
         network = "on" if self.policy.network else {
             "bubblewrap": "off", "landlock": "TCP off; UDP not covered" if version >= 4 else "not confined",

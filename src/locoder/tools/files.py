@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from locoder.atomic import write_atomic
 from locoder.exceptions import ToolError
 from locoder.index.files import NOISE_DIRS
-from locoder.regular_files import NotRegularFile, read_regular
 from locoder.tools.base import ToolContext, tool
 from locoder.tools.edit import apply_edit, refuse_broken, unified_diff
-from locoder.tools.paths import display, resolve_in_workspace
+from locoder.tools.paths import check_readable, check_writable, display, read_beneath, write_beneath
 
 # Folders no listing or search needs to show the model.
 SKIP_DIRS = NOISE_DIRS
@@ -20,20 +18,11 @@ WHOLE_FILE_LINES = 200  # files this short are always shown whole; longer ones 2
 MAX_LINE_CHARS = 400
 
 
-def _load(path: Path, shown: str) -> tuple[str, str]:
+def _load(ctx: ToolContext, path: Path, shown: str) -> tuple[str, str]:
     """The text of a file and the encoding that gives its bytes back exactly: UTF-8 when it is UTF-8, else
     Latin-1 (every byte is one character, so untouched bytes are written back unchanged). Binary files (a NUL
-    byte anywhere) and special files (FIFOs, devices, sockets) are refused, never opened in a way that blocks."""
-    if not path.exists():
-        raise ToolError(f"{shown} does not exist")
-    try:
-        data = read_regular(path, MAX_READ_BYTES)
-    except NotRegularFile:
-        raise ToolError(f"{shown} is not a regular file (a folder, FIFO, device or socket)") from None
-    except OSError as exc:
-        raise ToolError(f"{shown} cannot be read ({exc.strerror or exc})") from None
-    if len(data) > MAX_READ_BYTES:
-        raise ToolError(f"{shown} is larger than {MAX_READ_BYTES} bytes; use grep or a line range")
+    byte anywhere, not only in the first 8 KiB) are refused; special files are refused by ``read_beneath``."""
+    data = read_beneath(ctx.workspace, path, shown, MAX_READ_BYTES)
     if b"\x00" in data:
         raise ToolError(f"{shown} looks like a binary file (it has NUL bytes); it is not shown or changed")
     try:
@@ -48,9 +37,12 @@ def _encode(text: str, encoding: str, shown: str) -> bytes:
         return text.encode(encoding)
     except UnicodeEncodeError as exc:
         bad = exc.object[exc.start:exc.end]
-        what = ("is not UTF-8, so it is kept in Latin-1, which" if encoding == "latin-1" else "is UTF-8, which")
-        raise ToolError(f"not saved: {shown} {what} cannot hold {bad!r} (at character {exc.start} of the new "
-                        "text); the file is unchanged. Leave those characters out or write them as escapes") from None
+        if all("\ud800" <= c <= "\udfff" for c in bad):
+            raise ToolError(f"not saved: the new content of {shown} holds {bad!r}, which is not a character (a lone "
+                            "surrogate); write it without that") from None
+        raise ToolError(f"not saved: {shown} is not UTF-8, so it is kept in Latin-1, which cannot hold {bad!r} (at "
+                        f"character {exc.start} of the new text); the file is unchanged. Leave those characters "
+                        "out or write them as escapes") from None
 
 
 @tool
@@ -61,7 +53,7 @@ def list_files(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
         path: Folder relative to the workspace.
         max_depth: How many folder levels to descend.
     """
-    root = resolve_in_workspace(ctx.workspace, path)
+    root = check_readable(ctx.workspace, path)
     if not root.is_dir():
         raise ToolError(f"{path} is not a folder")
     entries: list[str] = []
@@ -91,8 +83,8 @@ def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int | 
         start_line: First line to show (1-based).
         end_line: Last line to show (inclusive); omit to read on from start_line.
     """
-    target = resolve_in_workspace(ctx.workspace, path)
-    text, encoding = _load(target, path)
+    target = check_readable(ctx.workspace, path)
+    text, encoding = _load(ctx, target, path)
     lines = text.splitlines()
     if not lines:
         return f"{path} is empty"
@@ -129,13 +121,13 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
         path: File path relative to the workspace.
         content: The complete new content of the file.
     """
-    target = resolve_in_workspace(ctx.workspace, path)
+    target = check_writable(ctx.workspace, path, ctx.protected)
     if target.is_dir():
         raise ToolError(f"{path} is a folder")
-    before, encoding = _load(target, path) if target.exists() else (None, "utf-8")
+    before, encoding = _load(ctx, target, path) if os.path.lexists(target) else (None, "utf-8")
     data = _encode(content, encoding, path)
     refuse_broken(path, before, content)
-    write_atomic(target, data)
+    write_beneath(ctx.workspace, target, path, data)
     if before is None:
         return f"created {path} ({len(content.splitlines())} lines)"
     if before == content:
@@ -153,12 +145,12 @@ def edit_file(ctx: ToolContext, path: str, search: str, replace: str) -> str:
         search: The exact existing lines to replace.
         replace: The new lines.
     """
-    target = resolve_in_workspace(ctx.workspace, path)
-    before, encoding = _load(target, path)
+    target = check_writable(ctx.workspace, path, ctx.protected)
+    before, encoding = _load(ctx, target, path)
     after = apply_edit(before, search, replace)
     if after == before:
         return f"{path}: the replacement is identical; nothing changed"
     data = _encode(after, encoding, path)
     refuse_broken(path, before, after)
-    write_atomic(target, data)
+    write_beneath(ctx.workspace, target, path, data)
     return f"edited {path}:\n{unified_diff(before, after, path)}"

@@ -6,8 +6,9 @@ from locoder.exceptions import ToolError
 from locoder.index.search import SearchError
 from locoder.index.search import grep as grep_lines
 from locoder.regular_files import is_regular
+from locoder.safety.secret_files import ripgrep_excludes
 from locoder.tools.base import ToolContext, tool
-from locoder.tools.paths import resolve_in_workspace
+from locoder.tools.paths import check_readable, open_confined, resolve_in_workspace
 
 
 @tool
@@ -20,14 +21,15 @@ def grep(ctx: ToolContext, pattern: str, path: str = ".", glob: str = "", max_re
         glob: Only search files whose name matches this glob, e.g. "*.py".
         max_results: Most matching lines to show.
     """
-    root = resolve_in_workspace(ctx.workspace, path)
+    root = check_readable(ctx.workspace, path)
     if not root.exists():
         raise ToolError(f"{path} does not exist")
     if not root.is_dir() and not is_regular(root):
         raise ToolError(f"{path} is not a regular file or folder (a FIFO, device or socket); it is not searched")
     cwd = resolve_in_workspace(ctx.workspace, ".")
     try:
-        hits = grep_lines(pattern, root, cwd, glob=glob, limit=max_results)
+        hits = grep_lines(pattern, root, cwd, glob=glob, limit=max_results,
+                          opener=lambda p: open_confined(ctx.workspace, p), excludes=ripgrep_excludes())
     except SearchError as exc:
         raise ToolError(str(exc)) from None
     if not hits:
