@@ -16,6 +16,7 @@ from pathlib import Path
 
 from locoder.sandbox.local import CommandResult, run_argv
 from locoder.sandbox.policy import SandboxPolicy
+from locoder.sandbox.watch import DiskWatch
 
 CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
 
@@ -101,20 +102,34 @@ def toolchain_paths(hidden: list[Path], env_path: str) -> list[Path]:
     return [p for p in exposed if not any(q in p.parents for q in exposed)]
 
 
-def bwrap_argv(policy: SandboxPolicy, workspace: Path, env_path: str = "") -> list[str]:
+def _sized(policy: SandboxPolicy) -> list[str]:
+    """bubblewrap's ``--size`` for the next tmpfs: each scratch folder holds at most ``disk_mb``."""
+    return ["--size", str(policy.disk_mb << 20)] if policy.disk_mb else []
+
+
+def bwrap_argv(policy: SandboxPolicy, workspace: Path, env_path: str = "", seccomp_fd: int | None = None) -> list[str]:
     ws = str(workspace)
     # --disable-userns: no nested user namespace, so no way to remount the read-only views.
     argv = [bubblewrap() or "bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
             "--new-session", "--cap-drop", "ALL",
-            "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+            "--ro-bind", "/", "/", "--dev", "/dev", *_sized(policy), "--tmpfs", "/dev/shm", "--proc", "/proc",
+            *_sized(policy), "--tmpfs", "/tmp"]
+    # /run holds host services' sockets (dbus, databases, agents): commands get an empty one.
+    if Path("/run").is_dir() and not Path("/run").is_symlink():
+        argv += [*_sized(policy), "--tmpfs", "/run"]
+        resolver = Path("/run/systemd/resolve")
+        if policy.network and resolver.is_dir():
+            argv += ["--ro-bind", str(resolver), str(resolver)]  # /etc/resolv.conf often points there
     if policy.network:
         argv.append("--share-net")
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
     hidden: list[Path] = []
     for path in hidden_paths(policy):
         if not path.exists() or workspace == path:
             continue
         hidden.append(path)
-        argv += ["--ro-bind", "/dev/null", str(path)] if path.is_file() else ["--tmpfs", str(path)]
+        argv += ["--ro-bind", "/dev/null", str(path)] if path.is_file() else [*_sized(policy), "--tmpfs", str(path)]
     # /tmp is private to commands too: a Python or venv living there must come back as well.
     for path in toolchain_paths([*hidden, Path("/tmp")], env_path or os.environ.get("PATH", "")):
         argv += ["--ro-bind", str(path), str(path)]
@@ -131,7 +146,36 @@ def hidden_paths(policy: SandboxPolicy) -> list[Path]:
     return [Path(os.path.expanduser(name)) for name in policy.hidden_paths]
 
 
-def landlock_argv(policy: SandboxPolicy, workspace: Path, scratch: Path, env_path: str = "") -> list[str]:
+NAMESPACES = True
+"""Whether the Landlock launcher may put commands in a mount and pid namespace of their own (tests turn it off
+to check the subreaper alone)."""
+_NAMESPACES_WORK: list[bool] = []
+
+
+def landlock_namespaces() -> bool:
+    """Whether a mount and pid namespace can be made here without a user namespace (root, or CAP_SYS_ADMIN),
+    so the Landlock launcher can give commands a private /dev/shm and /proc. Probed once, in a child."""
+    if not NAMESPACES:
+        return False
+    if not _NAMESPACES_WORK:
+        import ctypes
+
+        ok = False
+        try:
+            pid = os.fork()
+        except OSError:
+            pid = -1
+        if pid == 0:
+            libc = ctypes.CDLL(None, use_errno=True)
+            os._exit(0 if libc.unshare(0x00020000 | 0x20000000) == 0 else 1)
+        elif pid > 0:
+            ok = os.waitpid(pid, 0)[1] == 0
+        _NAMESPACES_WORK.append(ok)
+    return _NAMESPACES_WORK[0]
+
+
+def landlock_argv(policy: SandboxPolicy, workspace: Path, scratch: Path, env_path: str = "",
+                  seccomp_fd: int | None = None) -> list[str]:
     """The launcher that applies Landlock rules, then runs the command. /tmp is hidden as under bubblewrap;
     the command gets ``scratch`` instead."""
     import sys
@@ -140,11 +184,30 @@ def landlock_argv(policy: SandboxPolicy, workspace: Path, scratch: Path, env_pat
 
     hidden = [p for p in [*hidden_paths(policy), Path("/tmp")] if p.exists() and p != workspace]
     exposed = toolchain_paths(hidden, env_path or os.environ.get("PATH", ""))
+    namespaces = landlock_namespaces()
     spec = landlock.landlock_spec(
         version=landlock.abi(), workspace=str(workspace), writable=policy.workspace_writable,
         network=policy.network, hidden=[str(p) for p in hidden], exposed=[str(p) for p in exposed],
-        scratch=str(scratch))
-    return [sys.executable, "-I", "-S", "-B", landlock.__file__, *landlock.spec_args(spec), "--"]
+        scratch=str(scratch), private_shm=namespaces, unix_sockets=policy.unix_sockets)
+    options = [f"--seccomp={seccomp_fd}"] if seccomp_fd is not None else []
+    if namespaces:
+        options += ["--namespaces", f"--shm={policy.disk_mb << 20}"]
+        # /run holds host services' sockets; with the network on, /etc/resolv.conf may point into it.
+        options += [] if policy.network else ["--private-run"]
+    return [sys.executable, "-I", "-S", "-B", landlock.__file__, *options, *landlock.spec_args(spec), "--"]
+
+
+def seccomp_fd(policy: SandboxPolicy) -> int | None:
+    """A file descriptor holding the seccomp filter for ``policy`` (read from its start), or None on machines
+    with no filter (neither x86-64 nor aarch64)."""
+    from locoder.sandbox import seccomp
+
+    if not seccomp.supported():
+        return None
+    fd = os.memfd_create("locoder-seccomp", 0)  # not close-on-exec: the runner reads it
+    os.write(fd, seccomp.filter_bytes(unix_sockets=policy.unix_sockets))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 @dataclass
@@ -155,6 +218,10 @@ class Confinement:
     """A private folder for the command (its HOME and TMPDIR), removed after it ends."""
     env: dict[str, str] | None = None
     """Variables the runner sets for the command."""
+    fds: tuple[int, ...] = ()
+    """File descriptors the runner reads (the seccomp filter): passed to the command's process, closed after."""
+    grace: float = 0.0
+    """Seconds the runner's supervisor gets to kill what the command left behind, before its group is killed."""
 
 
 def confine(policy: SandboxPolicy, workspace: Path, command: str, env_path: str = "") -> Confinement:
@@ -175,9 +242,11 @@ def confine(policy: SandboxPolicy, workspace: Path, command: str, env_path: str 
         argv += ["bash", "-c", f'echo $$ > "{cgroup}/cgroup.procs" && exec "$@"', "locoder-sandbox"]
     argv += limit_argv(policy, use_nproc=cgroup is None)
     runner = resolve_runner(policy)
-    scratch, env = None, None
+    scratch, env, fds, grace = None, None, (), 0.0
     if runner == "bubblewrap":
-        argv += bwrap_argv(policy, workspace, env_path)
+        fd = seccomp_fd(policy)
+        fds = () if fd is None else (fd,)
+        argv += bwrap_argv(policy, workspace, env_path, fd)
     elif runner == "landlock":
         import tempfile
 
@@ -185,9 +254,12 @@ def confine(policy: SandboxPolicy, workspace: Path, command: str, env_path: str 
         (scratch / "home").mkdir()
         (scratch / "tmp").mkdir()
         env = {"HOME": str(scratch / "home"), "TMPDIR": str(scratch / "tmp")}
-        argv += landlock_argv(policy, workspace, scratch, env_path)
+        fd = seccomp_fd(policy)
+        fds = () if fd is None else (fd,)
+        argv += landlock_argv(policy, workspace, scratch, env_path, fd)
+        grace = 2.0
     argv += ["bash", "-c", command]
-    return Confinement(argv, cgroup, scratch, env)
+    return Confinement(argv, cgroup, scratch, env, fds, grace)
 
 
 def reap_cgroup(cgroup: Path) -> None:
@@ -227,9 +299,16 @@ class Sandbox:
         env = self.env
         if confinement.env:
             env = {**(os.environ if env is None else env), **confinement.env}
+        watch = None
+        if self.policy.disk_mb:
+            roots = [self.workspace] + ([confinement.scratch] if confinement.scratch else [])
+            watch = DiskWatch(roots, self.policy.disk_mb << 20)
         try:
-            return run_argv(confinement.argv, self.workspace, timeout=timeout, max_output=max_output, env=env)
+            return run_argv(confinement.argv, self.workspace, timeout=timeout, max_output=max_output, env=env,
+                            pass_fds=confinement.fds, grace=confinement.grace, watch=watch)
         finally:
+            for fd in confinement.fds:
+                os.close(fd)
             if confinement.cgroup is not None:
                 reap_cgroup(confinement.cgroup)
             if confinement.scratch is not None:
