@@ -738,6 +738,11 @@ def _session_summary(agent, console) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        from locoder.safety.cmdline import blank_secret_flags
+
+        # Before anything else runs: keys given as flags must not stay readable in /proc/PID/cmdline.
+        blank_secret_flags(sys.argv)
     args = build_parser().parse_args(argv)
     from rich.console import Console
 
