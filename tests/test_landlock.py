@@ -97,3 +97,17 @@ def test_a_signal_death_is_named_in_the_status(tmp_path):
     result = run_command("kill -XFSZ $$", tmp_path)
     assert result.status == "exit code 153 (killed by SIGXFSZ)"
     assert run_command("exit 3", tmp_path).status == "exit code 3"
+
+
+def test_doctor_says_what_each_runner_does_not_contain(tmp_path, monkeypatch):
+    from locoder.sandbox.runners import describe_runners
+
+    described = describe_runners(tmp_path, SandboxPolicy())
+    assert "NOT confined" in described["plain"]["filesystem"] and "NOT" in described["plain"]["unix_sockets"]
+    if "landlock" in described:
+        assert "UDP" in described["landlock"]["network"]
+        monkeypatch.setattr(runners, "NAMESPACES", False)
+        alone = Sandbox(tmp_path, SandboxPolicy(runner="landlock")).describe()
+        assert "NOT private: /proc" in alone["filesystem"] and "subreaper" in alone["leftover_processes"]
+    widened = Sandbox(tmp_path, SandboxPolicy(runner="landlock", unix_sockets=True, disk_mb=0)).describe()
+    assert "reachable" in widened["unix_sockets"] and "NOT capped" in widened["disk"]

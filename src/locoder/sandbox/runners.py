@@ -315,20 +315,46 @@ class Sandbox:
                 shutil.rmtree(confinement.scratch, ignore_errors=True)
 
     def describe(self) -> dict[str, object]:
-        """Which protections are active on this machine, for ``locoder doctor`` and the audit log."""
-        from locoder.sandbox import landlock
+        """Which protections are active on this machine, for ``locoder doctor`` and the audit log: what each
+        runner contains and, marked NOT, what it does not (the README's Safety section says the same)."""
+        from locoder.sandbox import landlock, seccomp
 
         runner = resolve_runner(self.policy)
         root = pids_cgroup_root()
         version = landlock.abi()
+        namespaces = runner == "landlock" and landlock_namespaces()
         filesystem = {
-            "bubblewrap": "read-only outside the workspace; home, /root, /tmp and secrets hidden",
+            "bubblewrap": "read-only outside the workspace; home, /root, /tmp and secrets hidden; private /run,"
+                          " /dev/shm and /proc",
             "landlock": "writes only in the workspace and a private scratch folder; home, /root, /tmp and secrets"
-                        " unreadable; NOT covered: .locoder inside the workspace, chmod/chown/timestamps",
+                        " unreadable; " + ("private /dev/shm, /proc and /run (own mount and pid namespace)"
+                                           if namespaces else "host /dev/shm hidden; NOT private: /proc (other"
+                                           " processes' command lines are visible)")
+                        + "; NOT covered: .locoder inside the workspace, chmod/chown/timestamps",
         }.get(runner, "NOT confined: commands can change anything your user can")
         network = "on" if self.policy.network else {
-            "bubblewrap": "off", "landlock": "TCP off; UDP not covered" if version >= 4 else "not confined",
-        }.get(runner, "not confined")
+            "bubblewrap": "off", "landlock": "TCP off; NOT covered: UDP" if version >= 4 else "NOT confined",
+        }.get(runner, "NOT confined")
+        if runner == "plain":
+            sockets = "NOT confined"
+        elif not seccomp.supported():
+            sockets = "NOT confined: no seccomp filter for this machine (x86-64 and aarch64 only)"
+        elif self.policy.unix_sockets:
+            sockets = ("allowed (unix_sockets = true): host services on pathname sockets in visible folders"
+                       " (e.g. /var/tmp) are reachable; io_uring refused")
+        else:
+            sockets = "refused (seccomp: no AF_UNIX sockets, no io_uring)" + (
+                "; abstract sockets scoped" if runner == "landlock" and version >= 6 else "")
+        if runner == "landlock":
+            leftover = "pid namespace, killed with its pid 1" if namespaces else "subreaper launcher kills them"
+            if not namespaces and version < 6:
+                leftover += " (NOT protected from the command killing the launcher: Landlock ABI < 6)"
+        elif runner == "bubblewrap":
+            leftover = "pid namespace, killed with bubblewrap's pid 1"
+        elif root:
+            leftover = "killed with the command's process group"
+        else:
+            leftover = "killed with the command's process group; NOT caught: setsid and double-forked processes"
         return {
             "runner": runner,
             "bubblewrap": (bubblewrap() or "not installed") + ("" if not bubblewrap() or bubblewrap_works()
@@ -336,10 +362,28 @@ class Sandbox:
             "landlock": f"ABI {version}" if version else "not available",
             "filesystem": filesystem,
             "network": network,
+            "unix_sockets": sockets,
             "process_limit": f"pids cgroup under {root}" if root else
             ("RLIMIT_NPROC (not enforced for root)" if shutil.which("prlimit") else "none"),
             "resource_limits": "prlimit (cpu, memory, file size)" if shutil.which("prlimit") else "none",
-            "leftover_processes": "killed with the command's process group" + (" and cgroup" if root else ""),
+            "disk": f"{self.policy.disk_mb} MiB per command (workspace growth watched" + (
+                ", scratch tmpfs sized)" if runner == "bubblewrap" else ")") if self.policy.disk_mb else "NOT capped",
+            "leftover_processes": leftover + (", and the pids cgroup" if root and runner != "plain" else ""),
             "environment": "secret-looking variables removed" + (
                 f" (allowed: {', '.join(self.policy.env_allow)})" if self.policy.env_allow else ""),
         }
+
+
+def available_runners() -> list[str]:
+    """The runners that can confine commands on this machine, best first."""
+    from locoder.sandbox import landlock
+
+    return [name for name, ok in (("bubblewrap", bubblewrap_works()), ("landlock", landlock.abi() >= 1)) if ok]
+
+
+def describe_runners(workspace: Path, policy: SandboxPolicy) -> dict[str, dict[str, object]]:
+    """``Sandbox.describe`` for each runner that works here (and plain), as ``locoder doctor`` lists them."""
+    from dataclasses import replace
+
+    return {name: Sandbox(workspace, replace(policy, runner=name)).describe()
+            for name in [*available_runners(), "plain"]}
