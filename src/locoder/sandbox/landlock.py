@@ -225,14 +225,12 @@ def _confine_and_exec(command: list[str], spec: dict, options: dict) -> None:
             program = handle.read()
     _apply(spec)
     if program:
-        import importlib.util
-
+        # seccomp.py beside this file, run as source: importlib would cost more than the rest of the launcher.
         here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp.py")
-        module_spec = importlib.util.spec_from_file_location("locoder_sandbox_seccomp", here)
-        assert module_spec is not None and module_spec.loader is not None
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
-        module.install(program)
+        with open(here, encoding="utf-8") as handle:
+            module: dict = {"__name__": "locoder_sandbox_seccomp"}
+            exec(compile(handle.read(), here, "exec"), module)
+        module["install"](program)
     os.execvp(command[0], command)
 
 

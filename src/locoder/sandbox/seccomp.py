@@ -17,7 +17,6 @@ file by path, so it imports nothing from locoder.
 
 from __future__ import annotations
 
-import platform
 import struct
 
 AF_UNIX = 1
@@ -46,13 +45,19 @@ def _op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
 
+def _machine() -> str:
+    import os
+
+    return os.uname().machine
+
+
 def supported(machine: str | None = None) -> bool:
-    return (machine or platform.machine()).lower() in ARCHES
+    return (machine or _machine()).lower() in ARCHES
 
 
 def filter_bytes(*, unix_sockets: bool = False, machine: str | None = None) -> bytes:
     """The filter program for ``machine`` (default: this one); ValueError where there is none."""
-    name = (machine or platform.machine()).lower()
+    name = (machine or _machine()).lower()
     if name not in ARCHES:
         raise ValueError(f"no seccomp filter for {name} (x86-64 and aarch64 only)")
     audit_arch, socket_nr, foreign = ARCHES[name]
