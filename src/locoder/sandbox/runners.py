@@ -158,18 +158,16 @@ def landlock_namespaces() -> bool:
     if not NAMESPACES:
         return False
     if not _NAMESPACES_WORK:
-        import ctypes
+        import subprocess
+        import sys
 
-        ok = False
+        # In a child process of its own: forking this (threaded) process to try it would not be safe.
+        probe = "import ctypes, sys; sys.exit(ctypes.CDLL(None).unshare(0x00020000 | 0x20000000) != 0)"
         try:
-            pid = os.fork()
-        except OSError:
-            pid = -1
-        if pid == 0:
-            libc = ctypes.CDLL(None, use_errno=True)
-            os._exit(0 if libc.unshare(0x00020000 | 0x20000000) == 0 else 1)
-        elif pid > 0:
-            ok = os.waitpid(pid, 0)[1] == 0
+            ok = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True,
+                                timeout=10).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
         _NAMESPACES_WORK.append(ok)
     return _NAMESPACES_WORK[0]
 
@@ -204,7 +202,13 @@ def seccomp_fd(policy: SandboxPolicy) -> int | None:
 
     if not seccomp.supported():
         return None
-    fd = os.memfd_create("locoder-seccomp", 0)  # not close-on-exec: the runner reads it
+    try:
+        fd = os.memfd_create("locoder-seccomp", 0)  # not close-on-exec: the runner reads it
+    except (AttributeError, OSError):
+        import tempfile
+
+        with tempfile.TemporaryFile() as handle:  # a kernel without memfd: an unlinked file does as well
+            fd = os.dup(handle.fileno())
     os.write(fd, seccomp.filter_bytes(unix_sockets=policy.unix_sockets))
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
