@@ -116,3 +116,31 @@ def test_the_setting_widens_it_for_host_sockets_too(world, listeners):
                 timeout=10, max_output=1000)
     assert listener.touched.wait(2)
     assert os.path.exists(listener.address)
+
+
+@pytest.fixture(params=["/var/tmp", "/tmp"])
+def tmux_server(request):
+    import shutil
+    import subprocess
+
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    folder = Path(request.param) / f"locoder-tmux-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    sock = folder / "default"
+    subprocess.run(["tmux", "-S", str(sock), "new-session", "-d", "sleep 120"], check=True,
+                   env={"PATH": "/usr/bin:/bin", "TERM": "xterm"})
+    yield {"sock": sock, "marker": folder / "pwned"}
+    subprocess.run(["tmux", "-S", str(sock), "kill-server"], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_tmux_server_cannot_run_commands_for_the_model(world, tmux_server):
+    # `tmux run-shell` runs its command in the server, outside the sandbox, as the user.
+    sock, marker = tmux_server["sock"], tmux_server["marker"]
+    out = run(world, f"tmux -S {sock} run-shell 'touch {marker}'; tmux -S {sock} send-keys 'touch {marker}' Enter;"
+                     f" echo rc=$?")
+    import time
+
+    time.sleep(0.5)
+    assert not marker.exists(), f"the tmux server ran a command for the model: {out}"
