@@ -1,9 +1,10 @@
 """A watch on how much disk a command's folders use, stopping the command past a cap.
 
 RLIMIT_FSIZE caps one file; this caps them all together: the workspace and the command's scratch
-folders are measured when the command starts and again every fraction of a second while it runs (allocated
-blocks, each inode once, symbolic links not followed), and when they have grown by more than the cap the
-command is stopped and its observation says why.
+folders are measured when the command starts and again every 50 ms while it runs (less often in a big
+workspace: measuring takes at most a fifth of the time; allocated blocks, each inode once, symbolic links not
+followed), and when they have grown by more than the cap the command is stopped and its observation says why.
+A fast writer overshoots the cap by what it writes between two measures.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def disk_usage(roots: list[Path]) -> int:
 class DiskWatch:
     """Measures ``roots`` in a thread; calls ``on_exceeded`` once when they grew past ``cap_bytes``."""
 
-    def __init__(self, roots: list[Path], cap_bytes: int, interval: float = 0.2) -> None:
+    def __init__(self, roots: list[Path], cap_bytes: int, interval: float = 0.05) -> None:
         self.roots = roots
         self.cap_bytes = cap_bytes
         self.interval = interval
