@@ -86,13 +86,14 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 def _stop(proc: subprocess.Popen[bytes], grace: float) -> None:
     """End the command: with a grace period, SIGTERM to the process itself first (a supervisor such as the
     Landlock launcher then kills what the command left behind), then SIGKILL to its whole group."""
-    if grace > 0 and proc.poll() is None:
-        try:
+    try:
+        if grace > 0 and proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait(timeout=grace)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-    _kill_group(proc)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    finally:  # a second Ctrl-C during the grace period still kills the group
+        _kill_group(proc)
 
 
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
