@@ -265,9 +265,11 @@ def test_git_diff_stat_does_not_run_what_an_agent_wrote_into_git_config(repo, tm
     subprocess.run(["git", "config", "filter.evil.clean", f"touch {canary}; cat"], cwd=repo, check=True)
     (repo / ".gitattributes").write_text("*.py filter=evil\n")
     (repo / "calc.py").write_text("changed\n")
-    stat = git_diff_stat(repo, git_head(repo), runner="plain")  # what the filter does unconfined
-    assert "calc.py" in stat and canary.exists()
+    subprocess.run(["git", "diff", "--stat"], cwd=repo, check=True, capture_output=True)
+    assert canary.exists()  # plain git runs the planted filter
     canary.unlink()
+    # gitsafe empties every filter driver, so even unconfined the filter does not run; and it runs confined.
+    assert "calc.py" in git_diff_stat(repo, git_head(repo), runner="plain") and not canary.exists()
     assert "calc.py" in git_diff_stat(repo, git_head(repo)) and not canary.exists()
 
 

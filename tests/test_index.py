@@ -75,7 +75,7 @@ def test_search_on_a_real_repository(project):
     assert "README.md" in paths and not any(p.startswith((".git/", ".locoder/")) for p in paths)
     outline = commands.do_codectx(project, "src/locoder/atomic.py")
     assert [d["name"] for d in outline["definitions"]] == ["new_file_mode", "write_atomic"]
-    assert "src/locoder/tools/files.py" in outline["used_by"]
+    assert "src/locoder/tools/paths.py" in outline["used_by"]
     index.close()
 
 

@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", parents=[common], help="run one task to completion; exit 1 if it failed")
     run.add_argument("task", help="what the agent should do")
     sub.add_parser("doctor", parents=[common], help="show which protections and backends work on this machine")
+    trust = sub.add_parser("trust", help="use the widening settings (mode, sandbox, network, env_allow, allow...) "
+                                         "of this project's .locoder.toml as it is now")
+    trust.add_argument("--workspace", "-w", default=".", metavar="DIR")
     models = sub.add_parser("models", help="list, pull, verify or locate the embedded models")
     models.add_argument("action", choices=["list", "pull", "verify", "path", "prune", "remove"])
     models.add_argument("name", nargs="?", help="model name (default: the configured model)")
@@ -656,6 +659,25 @@ def cmd_bench(args: argparse.Namespace, console) -> int:
     return 0
 
 
+def cmd_trust(args: argparse.Namespace, console) -> int:
+    """Record the project file's hash outside the workspace, after showing what it widens."""
+    import os
+
+    from locoder.config import trust
+    from locoder.config.settings import _read_toml
+
+    path = Path(args.workspace).expanduser() / ".locoder.toml"
+    if not path.is_file():
+        raise LocoderError(f"{path} does not exist; there is nothing to trust")
+    raw = path.read_bytes()
+    wide = trust.widening(_read_toml(path, raw))
+    trust.trust(path, os.environ, raw)
+    shown = "; ".join(f"{k} = {v!r}" for k, v in sorted(wide.items())) or "nothing (only narrowing settings)"
+    console.print(f"trusted {os.path.realpath(path)} as it is now; it widens: {shown}. Any change to the file "
+                  "needs 'locoder trust' again", highlight=False, markup=False, soft_wrap=True)
+    return 0
+
+
 def cmd_doctor(args: argparse.Namespace, console) -> int:
     import importlib.util
     import platform
@@ -765,6 +787,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_models(args, console)
         if args.command == "doctor":
             return cmd_doctor(args, console)
+        if args.command == "trust":
+            return cmd_trust(args, console)
         if args.command in SEARCH_COMMANDS:
             return cmd_search(args, console)
         if args.command == "memory":

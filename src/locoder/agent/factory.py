@@ -88,6 +88,21 @@ def exclude_state_from_git(workspace: Path, state: Path) -> None:
         pass
 
 
+def readonly_in_workspace(settings: Settings) -> tuple[str, ...]:
+    """What commands may not change inside the workspace: the state folder (wherever it is configured), the
+    project configuration, and ``.git`` unless ``git_writable`` allows it."""
+    state = os.path.relpath(settings.state_path, settings.workspace_path)
+    inner = [state] if not state.startswith("..") else []
+    return tuple(dict.fromkeys([*inner, ".locoder.toml", *([] if settings.git_writable else [".git"])]))
+
+
+def untrusted_message(settings: Settings) -> str:
+    """What the user is told when widening settings of the project file were ignored."""
+    shown = ", ".join(f"{k} = {v!r}" for k, v in sorted(settings.untrusted.items()))
+    return (f"ignored from .locoder.toml (changed since you last trusted it): {shown}. Read the file; if "
+            "these are yours, run 'locoder trust' to use them")
+
+
 def build_sandbox(settings: Settings) -> Sandbox:
     full = settings.mode == "full-access"
     policy = SandboxPolicy(
@@ -96,6 +111,7 @@ def build_sandbox(settings: Settings) -> Sandbox:
         memory_mb=settings.memory_mb, max_processes=settings.max_processes, disk_mb=settings.disk_mb,
         unix_sockets=settings.unix_sockets,
         env_allow=tuple(n.strip() for n in settings.env_allow.split(",") if n.strip()),
+        readonly_in_workspace=readonly_in_workspace(settings),
     )
     if policy.runner == "bubblewrap" and not bubblewrap():
         raise ConfigError("sandbox = bubblewrap, but bwrap is not installed (Debian/Ubuntu: apt install bubblewrap)")
@@ -152,6 +168,7 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         env=sandbox.env,
         sandbox=sandbox,
         knowledge=knowledge,
+        protected=tuple(dict.fromkeys([*readonly_in_workspace(settings), ".locoder.toml", ".git"])),
     )
     context.planner = lambda task: gather_context(settings, knowledge, task)
     facts = server_facts(model) if backend_kind(settings) in ("openai", "ollama") else None
@@ -208,6 +225,9 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
                                                           "approval": toolbox.policy.approval}})
     if advisor is not None and advisor.warning:
         agent.emit({"type": "warning", "message": advisor.warning})
+    if settings.untrusted:
+        agent.emit({"type": "warning", "kind": "untrusted_config", "ignored": sorted(settings.untrusted),
+                    "message": untrusted_message(settings)})
     # Scripted replies are written for the loop; the harnesses run with them only when asked for.
     workflow = "loop" if settings.workflow == "auto" and backend_kind(settings) == "scripted" else settings.workflow
     fix = FixConfig(attempts=settings.attempts, form=settings.repair_form)

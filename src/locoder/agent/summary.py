@@ -9,12 +9,14 @@ repository, file changes are measured against a snapshot of the working tree tak
 from __future__ import annotations
 
 import json
+import os
 import re
-import subprocess
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from locoder import gitsafe
 from locoder.index.files import NOISE_DIRS
 from locoder.tools.tests import TEST_COMMAND, command_of, parse_test_counts
 
@@ -52,11 +54,16 @@ ADVICE = {
 
 
 def _git(workspace: Path, *args: str) -> str | None:
+    # Outside the sandbox: through gitsafe, so configuration a command planted in .git runs nothing.
+    return gitsafe.output(workspace, *args)
+
+
+def _regular(path: Path) -> bool:
+    """A regular file, not a link: the summary reads only those (it runs outside the sandbox)."""
     try:
-        proc = subprocess.run(["git", "-C", str(workspace), *args], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return proc.stdout if proc.returncode == 0 else None
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 class SessionSummary:
@@ -70,6 +77,8 @@ class SessionSummary:
         self.prompt_tokens = self.completion_tokens = 0
         self.base: str | None = None
         self.untracked: set[str] = set()
+        self.git_files = gitsafe.fingerprint(workspace)
+        """config, info/attributes and hooks of the repository as the session began (warned of when changed)."""
         if _git(workspace, "rev-parse", "--is-inside-work-tree") is not None:
             head = (_git(workspace, "rev-parse", "--verify", "-q", "HEAD") or "").strip()
             snapshot = (_git(workspace, "stash", "create") or "").strip()
@@ -123,6 +132,9 @@ class SessionSummary:
         for path in sorted(now - self.untracked):
             if any(part in NOISE_DIRS for part in path.split("/")[:-1]):
                 continue  # caches and state, not work (a repository without a .gitignore shows them)
+            if not _regular(self.workspace / path):
+                out.append({"path": path, "added": None, "removed": None, "new": True})
+                continue  # a link (maybe out of the workspace) or a pipe: named, never read
             try:
                 data = (self.workspace / path).read_bytes()
                 if b"\0" in data[:8192]:
@@ -196,6 +208,16 @@ class SessionSummary:
             steps.append("Review the changes (git diff) and commit them.")
         return steps[:3]
 
+    def warnings(self) -> list[str]:
+        """What the user should look at before running git again: repository configuration, attributes or
+        hooks that changed during the session (git runs what they name on the next commit or diff)."""
+        changed = gitsafe.changed(self.git_files, gitsafe.fingerprint(self.workspace))
+        if not changed:
+            return []
+        return [f".git/{', .git/'.join(changed[:6])}" + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+                + " changed during this session: git runs the programs these name (hooks, filters, fsmonitor, "
+                "pager) on your next git command; read them (git config --local --list, ls .git/hooks) first"]
+
     def finish(self) -> dict:
         """The summary as a dict; also written to ``<state>/sessions/`` (atomically)."""
         from locoder.atomic import write_atomic
@@ -207,6 +229,7 @@ class SessionSummary:
             "commands": [asdict(c) for c in self.commands], "tests": [asdict(t) for t in self.tests],
             "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
             "next_steps": self.next_steps(files),
+            "warnings": self.warnings(),
         }
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started))
         try:
@@ -244,6 +267,8 @@ def render(data: dict) -> str:
             lines.append(f"  tests    {last['passed']} passed, {last['failed']} failed (last run: `{last['command'][:60]}`)")
     tokens = data["tokens"]
     lines.append(f"  spent    {tokens['prompt']:,} prompt + {tokens['completion']:,} generated tokens, {data['seconds']:.1f} s")
+    for warning in data.get("warnings", []):
+        lines.append(f"  WARNING  {warning}")
     for i, step in enumerate(data["next_steps"], 1):
         lines.append(f"  {'next' if i == 1 else '':<8} {i}. {step}")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from locoder import gitsafe
 from locoder.bench.proxy import CountingProxy
 from locoder.exceptions import LocoderError
 from locoder.sandbox import Sandbox, SandboxPolicy
@@ -346,15 +347,10 @@ def peer_finish(agent: str, log: str) -> str:
 
 # Git as the benchmark runs it, immune to the repository's configuration where flags allow; it runs in the
 # sandbox (network off) as well, because an agent may have written filters into .git/config that git diff runs.
-_GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_PAGER": "cat",
-            "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
-_GIT = ["git", "--no-pager", "-c", "core.fsmonitor=false", "-c", f"core.hooksPath={os.devnull}"]
-
-
 def _git(repo: Path, args: list[str], runner: str) -> tuple[int | None, str]:
     policy = SandboxPolicy(runner=runner, network=False, workspace_writable=False)
-    result = Sandbox(repo, policy, env={**os.environ, **_GIT_ENV}).run(shlex.join([*_GIT, *args]), timeout=60,
-                                                                       max_output=1 << 20)
+    command = shlex.join(gitsafe.argv(repo, args))
+    result = Sandbox(repo, policy, env=gitsafe.env()).run(command, timeout=60, max_output=1 << 20)
     return result.exit_code, result.output
 
 
@@ -366,5 +362,5 @@ def git_head(repo: Path, runner: str = "auto") -> str | None:
 
 def git_diff_stat(repo: Path, base: str | None, runner: str = "auto") -> str:
     """``git diff --stat`` of the working tree against ``base`` (or the index, in a repository without commits)."""
-    code, output = _git(repo, ["diff", "--no-ext-diff", "--no-textconv", "--stat", *([base] if base else [])], runner)
+    code, output = _git(repo, ["diff", "--stat", *([base] if base else [])], runner)
     return output.strip() if code == 0 else f"[git diff failed: {output.strip()[:500]}]"

@@ -173,6 +173,13 @@ class Settings:
     ``function`` (the whole function as a JSON string), ``search_replace`` or ``diff`` (both JSON)."""
     env_allow: str = ""
     """Comma-separated names of secret-looking environment variables that commands may see."""
+    git_writable: bool = False
+    """Let model-run commands change ``.git`` (commit, branch, config, hooks). Off: ``.git`` is read-only to
+    them under bubblewrap (Landlock cannot protect a folder inside the workspace). Widening."""
+
+    untrusted: dict[str, Any] = field(default_factory=dict, repr=False, metadata={"internal": True})
+    """Set by ``load_settings``, never read from a file: settings of the workspace's ``.locoder.toml`` that
+    would widen what the agent may do and were ignored, because the file changed since ``locoder trust``."""
 
     def dump(self) -> dict[str, Any]:
         """A copy safe to log: secrets removed."""
@@ -233,7 +240,7 @@ ENV_VARS: dict[str, str] = {
     "CONTEXT7_API_KEY": "context7_api_key",
 }
 
-_FIELDS = {f.name: f for f in fields(Settings)}
+_FIELDS = {f.name: f for f in fields(Settings) if not f.metadata.get("internal")}
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
@@ -257,12 +264,12 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: '{name}' must be a {kind.__name__}, got {value!r}") from None
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+def _read_toml(path: Path, raw: bytes | None = None) -> dict[str, Any]:
+    if raw is None and not path.is_file():
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads((path.read_bytes() if raw is None else raw).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
     section = data.get("locoder", data)
     unknown = sorted(k for k, v in section.items() if k not in _FIELDS and not isinstance(v, dict))
@@ -288,7 +295,8 @@ def load_settings(
     values.update(_read_toml(user_config or user_config_path(env)))
     # The workspace decides which project file is read, so resolve it first from the strongest source.
     workspace = flags.get("workspace") or env.get("LOCODER_WORKSPACE") or values.get("workspace") or "."
-    values.update(_read_toml(Path(workspace).expanduser() / ".locoder.toml"))
+    project, untrusted = _project_settings(Path(workspace).expanduser() / ".locoder.toml", env)
+    values.update(project)
     for var, name in ENV_VARS.items():
         if env.get(var):
             values[name] = _coerce(name, env[var], f"${var}")
@@ -304,8 +312,27 @@ def load_settings(
         values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
     values["workspace"] = workspace
     settings = Settings(**values)
+    settings.untrusted = untrusted
     _validate(settings)
     return settings
+
+
+def _project_settings(path: Path, env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The workspace file's settings, less those that widen what the agent may do when the file is not the
+    one the user last confirmed (``locoder trust``); and those left out. Read once, hashed as read."""
+    from locoder.config import trust
+
+    try:
+        raw = path.read_bytes() if path.is_file() else None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    if raw is None:
+        return {}, {}
+    values = _read_toml(path, raw)
+    wide = trust.widening(values, {k: f.default for k, f in _FIELDS.items()})
+    if not wide or trust.is_trusted(path, raw, env):
+        return values, {}
+    return {k: v for k, v in values.items() if k not in wide}, wide
 
 
 def _validate(s: Settings) -> None:

@@ -8,6 +8,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+from locoder import gitsafe
+from locoder.safety.secret_files import is_secret_file
+
 MAX_BYTES = 1_000_000
 NOISE_DIRS = frozenset({".git", ".locoder", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
                         ".pytest_cache", ".ruff_cache", ".tox", "dist", "build"})
@@ -29,8 +32,7 @@ BINARY_SUFFIXES = frozenset({
 
 def _git_files(root: Path) -> list[str] | None:
     try:
-        proc = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                              capture_output=True, timeout=60)
+        proc = gitsafe.run(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:
@@ -69,7 +71,7 @@ def _walk_files(root: Path) -> list[str]:
 
 def is_indexable(path: Path, rel: str) -> bool:
     parts = rel.split("/")
-    if any(part in SKIP_DIRS for part in parts[:-1]) or parts[-1] in SKIP_NAMES:
+    if any(part in SKIP_DIRS for part in parts[:-1]) or parts[-1] in SKIP_NAMES or is_secret_file(rel):
         return False
     if path.suffix.lower() in BINARY_SUFFIXES or rel.endswith((".min.js", ".min.css", ".map")):
         return False

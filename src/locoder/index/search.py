@@ -8,9 +8,10 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from locoder.index.files import NOISE_DIRS, looks_binary
 from locoder.index.store import CodeIndex
@@ -34,10 +35,13 @@ class Match:
     text: str
 
 
-def _ripgrep(rg: str, pattern: str, target: str, glob: str, limit: int, cwd: Path) -> list[Match] | None:
+def _ripgrep(rg: str, pattern: str, target: str, glob: str, limit: int, cwd: Path,
+             excludes: Sequence[str] = ()) -> list[Match] | None:
     cmd = [rg, "--line-number", "--with-filename", "--no-heading", "--color", "never", "--max-columns", "300", "-e", pattern]
     for skipped in sorted(NOISE_DIRS):
         cmd += ["-g", f"!{skipped}/"]
+    for skipped in excludes:
+        cmd += ["-g", skipped]
     if glob:
         cmd += ["-g", glob]
     cmd += ["--", target]
@@ -58,7 +62,8 @@ def _ripgrep(rg: str, pattern: str, target: str, glob: str, limit: int, cwd: Pat
     return out[: limit + 1]
 
 
-def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path) -> list[Match]:
+def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path,
+                 opener: Callable[[Path], BinaryIO | None] | None = None) -> list[Match]:
     try:
         regex = re.compile(pattern)
     except re.error as exc:
@@ -75,7 +80,10 @@ def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path) -> 
         if glob and not fnmatch.fnmatch(path.name, glob):
             continue
         try:
-            with path.open("rb") as handle:
+            handle = path.open("rb") if opener is None else opener(path)
+            if handle is None:
+                continue
+            with handle:
                 data = handle.read(2_000_000)
         except OSError:
             continue
@@ -90,14 +98,17 @@ def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path) -> 
     return hits
 
 
-def grep(pattern: str, root: Path, cwd: Path, glob: str = "", limit: int = 50) -> list[Match]:
+def grep(pattern: str, root: Path, cwd: Path, glob: str = "", limit: int = 50, *,
+         opener: Callable[[Path], BinaryIO | None] | None = None, excludes: Sequence[str] = ()) -> list[Match]:
     """Lines matching ``pattern`` under ``root`` (a file or folder), paths relative to ``cwd``, sorted; at
-    most ``limit + 1`` (one more than asked says there are more). ripgrep when installed, else Python."""
+    most ``limit + 1`` (one more than asked says there are more). ripgrep when installed, else Python.
+    ``opener(path)`` opens each file for the Python search, None to skip it (the tools pass their confinement);
+    ``excludes`` are ripgrep ``-g`` globs for the same files (ripgrep never follows links)."""
     rg = shutil.which("rg")
     target = os.path.relpath(root, cwd) if root != cwd else "."
-    hits = _ripgrep(rg, pattern, target, glob, limit, cwd) if rg else None
+    hits = _ripgrep(rg, pattern, target, glob, limit, cwd, excludes) if rg else None
     if hits is None:
-        hits = _python_grep(pattern, root, glob, limit, cwd)
+        hits = _python_grep(pattern, root, glob, limit, cwd, opener)
     return hits
 
 

@@ -13,9 +13,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from locoder.logs.traces import Trace, find_trace
 
@@ -250,15 +251,20 @@ def iter_sources(paths: Iterable[str], root: Path) -> Iterator[tuple[str, Path |
             raise FileNotFoundError(f"no log at {raw}")
 
 
-def build_digest(paths: Iterable[str], root: Path, since: str = "") -> Digest:
+def build_digest(paths: Iterable[str], root: Path, since: str = "",
+                 opener: Callable[[Path], BinaryIO | None] | None = None) -> Digest:
     """The digest of every log in ``paths``; ``since`` keeps lines from that time on (an ISO date or
-    time prefix, compared as text with each line's timestamp)."""
+    time prefix, compared as text with each line's timestamp). ``opener(path)``, when given, opens each log,
+    None to pass it by (the ``context`` tool passes its confinement: no links out, no secrets, no pipes)."""
     digest = Digest()
     for name, path in iter_sources(paths, root):
         if path is None:
             data = sys.stdin.buffer.read()
         else:
-            with open(path, "rb") as handle:
+            handle = open(path, "rb") if opener is None else opener(path)  # noqa: SIM115 (closed below)
+            if handle is None:
+                continue
+            with handle:
                 data = handle.read()
         digest.sources.append(name)
         digest.bytes += len(data)

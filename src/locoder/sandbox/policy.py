@@ -33,7 +33,8 @@ class SandboxPolicy:
     hidden_paths: tuple[str, ...] = ("~", "/root", "/home", "/etc/shadow", "/etc/gshadow", "/etc/sudoers")
     """Hidden from commands: empty under bubblewrap (/dev/null for files), unreadable under Landlock; the
     workspace stays."""
-    readonly_in_workspace: tuple[str, ...] = (".locoder",)
-    """Inside the workspace but read-only to commands: locoder's own state and audit log."""
+    readonly_in_workspace: tuple[str, ...] = (".locoder", ".locoder.toml", ".git")
+    """Inside the workspace but read-only to commands (bubblewrap; Landlock cannot): locoder's own state and
+    audit log, the project's configuration, and the git folder (hooks and config git would run later)."""
     env_allow: tuple[str, ...] = field(default_factory=tuple)
     """Secret-looking environment variables passed to commands anyway, by exact name."""

@@ -328,13 +328,15 @@ class Sandbox:
         version = landlock.abi()
         namespaces = runner == "landlock" and landlock_namespaces()
         filesystem = {
-            "bubblewrap": "read-only outside the workspace; home, /root, /tmp and secrets hidden; private /run,"
-                          " /dev/shm and /proc",
+            "bubblewrap": "read-only outside the workspace and in "
+                          + (", ".join(self.policy.readonly_in_workspace) or "nothing inside it")
+                          + "; home, /root, /tmp and secrets hidden; private /run, /dev/shm and /proc",
             "landlock": "writes only in the workspace and a private scratch folder; home, /root, /tmp and secrets"
                         " unreadable; " + ("private /dev/shm, /proc and /run (own mount and pid namespace)"
                                            if namespaces else "host /dev/shm hidden; NOT private: /proc (other"
                                            " processes' command lines are visible)")
-                        + "; NOT covered: .locoder inside the workspace, chmod/chown/timestamps",
+                        + "; NOT covered: .locoder, .locoder.toml and .git inside the workspace,"
+                          " chmod/chown/timestamps",
         }.get(runner, "NOT confined: commands can change anything your user can")
         network = "on" if self.policy.network else {
             "bubblewrap": "off", "landlock": "TCP off; NOT covered: UDP" if version >= 4 else "NOT confined",

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from locoder import gitsafe
 from locoder.atomic import write_atomic
 from locoder.tasks.faults import Fault, apply
 from locoder.tasks.projects import (
@@ -134,11 +134,10 @@ def _strip_targets(task: BugTask, root: Path) -> None:
 
 
 def _git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "Maintainer", "GIT_AUTHOR_EMAIL": "maintainer@example.com",
+    env = {"GIT_AUTHOR_NAME": "Maintainer", "GIT_AUTHOR_EMAIL": "maintainer@example.com",
            "GIT_COMMITTER_NAME": "Maintainer", "GIT_COMMITTER_EMAIL": "maintainer@example.com",
            "GIT_AUTHOR_DATE": "2025-01-01T12:00:00+00:00", "GIT_COMMITTER_DATE": "2025-01-01T12:00:00+00:00"}
-    subprocess.run(["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args], cwd=repo,
-                   env=env, check=True, capture_output=True, timeout=120)
+    gitsafe.run(repo, "-c", "init.defaultBranch=main", *args, extra_env=env, check=True, timeout=120)
 
 
 def prepare(task: BugTask, dest: str | Path, variant: str = "present", cache_dir: Path | None = None,

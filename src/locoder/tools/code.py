@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from locoder.exceptions import LocoderError, ToolError
 from locoder.tools.base import ToolContext, tool
-from locoder.tools.paths import resolve_in_workspace
+from locoder.tools.paths import check_readable
 
 
 @tool
@@ -51,7 +51,7 @@ def code_outline(ctx: ToolContext, path: str) -> str:
     from locoder.index import commands
     from locoder.index.search import SearchError
 
-    full = resolve_in_workspace(ctx.workspace, path)
+    full = check_readable(ctx.workspace, path)
     try:
         result = commands.do_codectx(ctx.workspace, str(full.relative_to(ctx.workspace.resolve())))
     except SearchError as exc:
@@ -96,7 +96,7 @@ def tree(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
     """
     from locoder.index import commands
 
-    full = resolve_in_workspace(ctx.workspace, path)
+    full = check_readable(ctx.workspace, path)
     if not full.is_dir():
         raise ToolError(f"{path} is not a folder")
     rel = str(full.relative_to(ctx.workspace.resolve())) or "."

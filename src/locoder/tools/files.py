@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from locoder.atomic import write_atomic
 from locoder.exceptions import ToolError
 from locoder.index.files import NOISE_DIRS
 from locoder.tools.base import ToolContext, tool
 from locoder.tools.edit import apply_edit, refuse_broken, unified_diff
-from locoder.tools.paths import display, resolve_in_workspace
+from locoder.tools.paths import check_readable, check_writable, display, read_beneath, write_beneath
 
 # Folders no listing or search needs to show the model.
 SKIP_DIRS = NOISE_DIRS
@@ -19,12 +18,8 @@ WHOLE_FILE_LINES = 200  # files this short are always shown whole; longer ones 2
 MAX_LINE_CHARS = 400
 
 
-def _read_text(path: Path, shown: str) -> str:
-    if not path.is_file():
-        raise ToolError(f"{shown} does not exist" if not path.exists() else f"{shown} is not a file")
-    if path.stat().st_size > MAX_READ_BYTES:
-        raise ToolError(f"{shown} is larger than {MAX_READ_BYTES} bytes; use grep or a line range")
-    data = path.read_bytes()
+def _read_text(ctx: ToolContext, path: Path, shown: str) -> str:
+    data = read_beneath(ctx.workspace, path, shown, MAX_READ_BYTES)
     if b"\x00" in data[:8192]:
         raise ToolError(f"{shown} looks like a binary file")
     return data.decode("utf-8", errors="replace")
@@ -38,7 +33,7 @@ def list_files(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
         path: Folder relative to the workspace.
         max_depth: How many folder levels to descend.
     """
-    root = resolve_in_workspace(ctx.workspace, path)
+    root = check_readable(ctx.workspace, path)
     if not root.is_dir():
         raise ToolError(f"{path} is not a folder")
     entries: list[str] = []
@@ -68,8 +63,8 @@ def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int | 
         start_line: First line to show (1-based).
         end_line: Last line to show (inclusive); omit to read on from start_line.
     """
-    target = resolve_in_workspace(ctx.workspace, path)
-    lines = _read_text(target, path).splitlines()
+    target = check_readable(ctx.workspace, path)
+    lines = _read_text(ctx, target, path).splitlines()
     if not lines:
         return f"{path} is empty"
     if len(lines) <= WHOLE_FILE_LINES:
@@ -95,6 +90,14 @@ def _clip(line: str, limit: int = MAX_LINE_CHARS) -> str:
     return line if len(line) <= limit else f"{line[:limit]} ... [{len(line) - limit} more characters]"
 
 
+def _encoded(path: str, text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ToolError(f"not saved: the new content of {path} holds {text[exc.start:exc.end]!r}, which is not "
+                        "a character (a lone surrogate); write it without that") from None
+
+
 @tool
 def write_file(ctx: ToolContext, path: str, content: str) -> str:
     """Create a file, or replace its whole content.
@@ -103,12 +106,13 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
         path: File path relative to the workspace.
         content: The complete new content of the file.
     """
-    target = resolve_in_workspace(ctx.workspace, path)
+    target = check_writable(ctx.workspace, path, ctx.protected)
     if target.is_dir():
         raise ToolError(f"{path} is a folder")
-    before = _read_text(target, path) if target.exists() else None
+    before = _read_text(ctx, target, path) if os.path.lexists(target) else None
+    data = _encoded(path, content)
     refuse_broken(path, before, content)
-    write_atomic(target, content)
+    write_beneath(ctx.workspace, target, path, data)
     if before is None:
         return f"created {path} ({len(content.splitlines())} lines)"
     if before == content:
@@ -126,11 +130,12 @@ def edit_file(ctx: ToolContext, path: str, search: str, replace: str) -> str:
         search: The exact existing lines to replace.
         replace: The new lines.
     """
-    target = resolve_in_workspace(ctx.workspace, path)
-    before = _read_text(target, path)
+    target = check_writable(ctx.workspace, path, ctx.protected)
+    before = _read_text(ctx, target, path)
     after = apply_edit(before, search, replace)
     if after == before:
         return f"{path}: the replacement is identical; nothing changed"
+    data = _encoded(path, after)
     refuse_broken(path, before, after)
-    write_atomic(target, after)
+    write_beneath(ctx.workspace, target, path, data)
     return f"edited {path}:\n{unified_diff(before, after, path)}"

@@ -11,7 +11,6 @@ import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from locoder.exceptions import ToolError
@@ -19,13 +18,13 @@ from locoder.messages import ToolCall, ToolResult
 from locoder.safety import commands
 from locoder.tools.base import ToolBox
 from locoder.tools.edit import apply_edit, unified_diff
-from locoder.tools.paths import resolve_in_workspace
+from locoder.tools.paths import SECRET_FILES, is_secret_file, resolve_in_workspace, secret_refusal
+
+__all__ = ["SECRET_FILES", "GuardedToolBox", "Rule", "ToolPolicy", "is_secret_file", "preview"]
 
 CHANGING = {"write_file", "edit_file", "run_command", "run_python", "install_package", "download_file"}
 PATH_TOOLS = {"read_file", "write_file", "edit_file", "download_file"}
-SECRET_FILES = (".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_dsa*", "id_ecdsa*",
-                "id_ed25519*", ".netrc", ".pypirc", ".npmrc", ".git-credentials", ".ssh/*", ".aws/*", ".gnupg/*",
-                ".docker/config.json", ".kube/config")
+"""Tools whose subject is a path (any tool with a ``path`` argument is checked for secret files as well)."""
 
 Approver = Callable[[ToolCall, str], str]
 """approver(call, preview) -> "yes" | "no" | "always"."""
@@ -80,18 +79,6 @@ def _subject(call: ToolCall) -> str:
     return str(args.get("command") or args.get("path") or args.get("code") or args.get("name") or args.get("url") or "")
 
 
-def is_secret_file(path: str) -> bool:
-    parts = PurePosixPath(path.replace("\\", "/")).parts
-    for pattern in SECRET_FILES:
-        if "/" in pattern:
-            folder = pattern.split("/")[0]
-            if folder in parts:
-                return True
-        elif parts and fnmatch.fnmatchcase(parts[-1], pattern):
-            return True
-    return False
-
-
 @dataclass
 class ToolPolicy:
     mode: str = "workspace-write"
@@ -137,8 +124,11 @@ class GuardedToolBox:
     def check(self, call: ToolCall) -> str | None:
         """Why the call may not run, or None."""
         path = str(call.arguments.get("path") or "")
-        if self.policy.protect_secret_files and call.name in PATH_TOOLS and path and is_secret_file(path):
-            return f"{path} looks like a secret file (keys, tokens, credentials); file tools may not touch it"
+        if self.policy.protect_secret_files and path and (call.name in PATH_TOOLS or "path" in call.arguments):
+            # By the name given and by what it resolves to: a link to .env is .env.
+            refusal = secret_refusal(self.inner.context.workspace, path)
+            if refusal:
+                return refusal
         for rule in self.policy.deny:
             if rule.matches(call):
                 return f"the project's policy denies {call.name} on {_subject(call)!r} (rule {rule.tool}:{rule.pattern})"

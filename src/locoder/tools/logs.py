@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from locoder.exceptions import ToolError
 from locoder.tools.base import ToolContext, tool
-from locoder.tools.paths import resolve_in_workspace
+from locoder.tools.paths import check_readable, open_confined, resolve_in_workspace
 
 
 @tool
@@ -18,9 +18,9 @@ def context(ctx: ToolContext, path: str = "logs", max_tokens: int = 800) -> str:
     """
     from locoder.logs.digest import build_digest, render
 
-    target = resolve_in_workspace(ctx.workspace, path)
+    target = check_readable(ctx.workspace, path)
     if not target.exists():
         raise ToolError(f"{path} does not exist")
     root = resolve_in_workspace(ctx.workspace, ".")
-    digest = build_digest([str(target)], root).as_dict()
+    digest = build_digest([str(target)], root, opener=lambda p: open_confined(ctx.workspace, p)).as_dict()
     return render(digest, max(100, min(max_tokens, 4000)))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from locoder.exceptions import ToolError
 from locoder.index.search import SearchError
 from locoder.index.search import grep as grep_lines
+from locoder.safety.secret_files import ripgrep_excludes
 from locoder.tools.base import ToolContext, tool
-from locoder.tools.paths import resolve_in_workspace
+from locoder.tools.paths import check_readable, open_confined, resolve_in_workspace
 
 
 @tool
@@ -19,12 +20,13 @@ def grep(ctx: ToolContext, pattern: str, path: str = ".", glob: str = "", max_re
         glob: Only search files whose name matches this glob, e.g. "*.py".
         max_results: Most matching lines to show.
     """
-    root = resolve_in_workspace(ctx.workspace, path)
+    root = check_readable(ctx.workspace, path)
     if not root.exists():
         raise ToolError(f"{path} does not exist")
     cwd = resolve_in_workspace(ctx.workspace, ".")
     try:
-        hits = grep_lines(pattern, root, cwd, glob=glob, limit=max_results)
+        hits = grep_lines(pattern, root, cwd, glob=glob, limit=max_results,
+                          opener=lambda p: open_confined(ctx.workspace, p), excludes=ripgrep_excludes())
     except SearchError as exc:
         raise ToolError(str(exc)) from None
     if not hits:

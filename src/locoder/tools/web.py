@@ -16,10 +16,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from locoder.atomic import new_file_mode
 from locoder.exceptions import ToolError
 from locoder.tools.base import ToolContext, tool
-from locoder.tools.paths import display, resolve_in_workspace
+from locoder.tools.paths import check_writable, display, write_beneath
 
 DEFAULT_MAX_DOWNLOAD = 5 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -138,18 +137,17 @@ def download_file(ctx: ToolContext, url: str, path: str, max_bytes: int | None =
     if max_bytes is not None and max_bytes <= 0:
         raise ToolError("max_bytes must be a positive number of bytes")
     cap = min(max_bytes or DEFAULT_MAX_DOWNLOAD, DEFAULT_MAX_DOWNLOAD)
-    target = resolve_in_workspace(ctx.workspace, path)
-    if target.is_dir() or path.endswith(("/", os.sep)):
+    target = check_writable(ctx.workspace, path, ctx.protected)
+    if target.is_dir():
         raise ToolError(f"{path} is a folder; give a file path")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    # Downloaded aside (outside the workspace), then written through the same race-free path as write_file.
+    fd, name = tempfile.mkstemp(prefix="locoder-download-", suffix=".part")
     os.close(fd)
     part = Path(name)
     existed = target.exists()
     try:
         answer = _download(url, part, cap)
-        os.chmod(part, new_file_mode())
-        os.replace(part, target)
+        write_beneath(ctx.workspace, target, path, part.read_bytes())
     except _TooLarge as exc:
         raise ToolError(f"refused {url}: larger than the cap of {cap} bytes ({exc}); nothing was saved") from None
     finally:
