@@ -186,3 +186,32 @@ def test_output_at_the_limit_is_not_truncated(tmp_path):
     result = run_command("head -c 1000 /dev/zero | tr '\\0' x", tmp_path, max_output=1000)
     assert result.truncated_chars == 0
     assert result.output == "x" * 1000
+
+
+def test_the_seccomp_filter_is_built_for_both_architectures():
+    import struct
+
+    from locoder.sandbox import seccomp
+
+    for machine in ("x86_64", "aarch64"):
+        closed = seccomp.filter_bytes(machine=machine)
+        opened = seccomp.filter_bytes(machine=machine, unix_sockets=True)
+        assert len(closed) % 8 == 0 and len(opened) < len(closed)  # the AF_UNIX test is the difference
+        ops = [struct.unpack("=HBBI", closed[i:i + 8]) for i in range(0, len(closed), 8)]
+        audit_arch, socket_nr, _ = seccomp.ARCHES[machine]
+        assert (0x15, 1, 0, audit_arch) in ops and any(op[3] == socket_nr for op in ops)
+        assert ops[-1] == (0x06, 0, 0, 0x7FFF0000)  # everything else is allowed
+        for nr in (425, 426, 427):
+            assert any(op[0] == 0x15 and op[3] == nr for op in struct.iter_unpack("=HBBI", opened))
+    with pytest.raises(ValueError, match="x86-64 and aarch64"):
+        seccomp.filter_bytes(machine="riscv64")
+
+
+def test_the_disk_watch_counts_growth_once_per_inode(tmp_path):
+    from locoder.sandbox.watch import disk_usage
+
+    (tmp_path / "a.bin").write_bytes(bytes(1 << 20))
+    before = disk_usage([tmp_path])
+    (tmp_path / "hard.bin").hardlink_to(tmp_path / "a.bin")
+    (tmp_path / "link").symlink_to("/usr")
+    assert disk_usage([tmp_path]) - before < 64 * 1024

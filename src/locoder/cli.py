@@ -694,6 +694,19 @@ def cmd_doctor(args: argparse.Namespace, console) -> int:
     for key, value in sandbox.items():
         warn = "NOT" in str(value) or value in ("plain", "none", "not installed")
         console.print(f"  {key:<20} {'[yellow]' if warn else ''}{value}{'[/]' if warn else ''}", highlight=False, soft_wrap=True)
+    from dataclasses import replace
+
+    from locoder.sandbox.runners import describe_runners
+
+    active = build_sandbox(settings)
+    for runner, described in describe_runners(active.workspace, replace(active.policy, runner="auto")).items():
+        if runner == sandbox["runner"]:
+            continue
+        console.print(f"[bold]{runner}[/] (not active; --sandbox {runner})")
+        for key in ("filesystem", "network", "unix_sockets", "leftover_processes"):
+            value = described[key]
+            warn = "NOT" in str(value)
+            console.print(f"  {key:<20} {'[yellow]' if warn else ''}{value}{'[/]' if warn else ''}", highlight=False, soft_wrap=True)
     console.print("[bold]backends[/]")
     checks = {
         "embedded runtime": importlib.util.find_spec("xllamacpp") is not None,
@@ -760,6 +773,11 @@ def _session_summary(agent, console) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        from locoder.safety.cmdline import blank_secret_flags
+
+        # Before anything else runs: keys given as flags must not stay readable in /proc/PID/cmdline.
+        blank_secret_flags(sys.argv)
     args = build_parser().parse_args(argv)
     from rich.console import Console
 

@@ -179,13 +179,17 @@ BACKGROUND = [
 def test_background_processes_do_not_outlive_the_command(world, command):
     import subprocess
     import time
+    import uuid
 
-    marker = "sleep 1000"
-    before = subprocess.run(["pgrep", "-fc", marker], capture_output=True, text=True).stdout.strip() or "0"
-    assert "started" in run(world, command)
+    # A sleep of its own length: the suite may run beside other copies of itself on the same machine.
+    seconds = str(10000 + uuid.uuid4().int % 90000)
+    marker = f"sleep {seconds}"
+    assert "started" in run(world, command.replace("sleep 1000", marker).replace("sleep(1000)", f"sleep({seconds})"))
     time.sleep(0.3)
-    after = subprocess.run(["pgrep", "-fc", marker], capture_output=True, text=True).stdout.strip() or "0"
-    assert int(after) <= int(before), "a background process outlived the command"
+    left = subprocess.run(["pgrep", "-f", f"sleep.{seconds}"], capture_output=True, text=True).stdout.split()
+    for pid in left:
+        subprocess.run(["kill", "-9", pid])
+    assert not left, "a background process outlived the command"
 
 
 FILE_TOOL_PATHS = [

@@ -108,5 +108,9 @@ def test_narrowing_values_of_widening_keys_apply_untrusted(tmp_path, user):
     settings = load_settings({"workspace": str(tmp_path)}, env=user)
     assert settings.mode == "read-only" and settings.max_processes == 32 and not settings.untrusted
     assert widening({"model": "http://evil.example/v1", "max_steps": 3}) == {"model": "http://evil.example/v1"}
+    defaults = {"disk_mb": 4096}
+    assert widening({"unix_sockets": False, "disk_mb": 1024}, defaults) == {}  # the default, a lower cap
+    assert widening({"unix_sockets": True, "disk_mb": 0}, defaults) == {"unix_sockets": True, "disk_mb": 0}
+    assert widening({"disk_mb": 8192}, defaults) == {"disk_mb": 8192}
     assert {"mode", "sandbox", "network", "env_allow", "allow", "mcp_servers", "unix_sockets", "disk_mb",
             "git_writable"} <= set(WIDENING)

@@ -108,7 +108,8 @@ def build_sandbox(settings: Settings) -> Sandbox:
     policy = SandboxPolicy(
         runner="plain" if full else settings.sandbox, network=settings.network or full,
         workspace_writable=settings.mode != "read-only", cpu_seconds=settings.cpu_seconds,
-        memory_mb=settings.memory_mb, max_processes=settings.max_processes,
+        memory_mb=settings.memory_mb, max_processes=settings.max_processes, disk_mb=settings.disk_mb,
+        unix_sockets=settings.unix_sockets,
         env_allow=tuple(n.strip() for n in settings.env_allow.split(",") if n.strip()),
         readonly_in_workspace=readonly_in_workspace(settings),
     )

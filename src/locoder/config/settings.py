@@ -120,6 +120,12 @@ class Settings:
     """Address space per process of a command, MiB; 0: no limit."""
     max_processes: int = 256
     """Processes a command may have at once (stops fork bombs)."""
+    disk_mb: int = 4096
+    """Disk a command may fill in all (workspace growth plus its scratch folders), MiB; past it the command
+    is stopped; 0: no cap. Raising it (or 0) widens what commands may do."""
+    unix_sockets: bool = False
+    """Let model-run commands make unix sockets (multiprocessing forkserver/managers need them). Off, host
+    services on unix sockets (tmux, databases, agents) are unreachable. Widens what commands may do."""
     repo_map_tokens: int = 512
     """Tokens of repo map sent with each task: the files and definitions that matter most for it,
     from the code index (``.locoder/index/``); 0: none."""

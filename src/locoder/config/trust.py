@@ -26,7 +26,7 @@ list of them (the trust check here and ``locoder trust`` read it)."""
 NARROWING_VALUES = {("mode", "read-only"), ("mode", "workspace-write"), ("approval", "ask"),
                     ("approval", "never"), ("approval", ""), ("network", False), ("allow_network", False),
                     ("git_writable", False), ("trust_remote_code", False), ("env_allow", ""), ("allow", ()),
-                    ("sandbox", "auto"), ("sandbox", "bubblewrap")}
+                    ("sandbox", "auto"), ("sandbox", "bubblewrap"), ("unix_sockets", False)}
 """Values of widening settings that widen nothing (the defaults, or stricter), so they apply untrusted."""
 
 

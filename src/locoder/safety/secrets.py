@@ -160,6 +160,33 @@ def is_secret_name(name: str) -> bool:
     return any(word in upper for word in _NAME_WORDS) or upper.endswith("_PASS")
 
 
+# Name parts (between underscores) that mark a variable as carrying a credential, beyond ``is_secret_name``:
+# MYSQL_PWD, PGPASSFILE-like *PASS*, NPM_CONFIG__AUTH, SENTRY_DSN, SLACK_WEBHOOK_URL, session cookies.
+_ENV_PART_CONTAINS = ("PASS", "AUTH", "WEBHOOK", "COOKIE", "CREDS", "PRIVATE")
+_ENV_PART_ENDS = ("PWD", "DSN")
+# Ordinary variables those rules would catch: the shell's folders, git's author, X's cookie-file path.
+_ENV_NOT_SECRET = frozenset({"PWD", "OLDPWD", "XAUTHORITY"})
+_ENV_NOT_SECRET_PARTS = frozenset({"AUTHOR", "AUTHORS", "COMPASS", "ASKPASS"})
+
+
+def is_secret_env_name(name: str) -> bool:
+    """The rule for variables kept from model-run commands: ``is_secret_name``, plus any name with a part
+    (between underscores) containing PASS, AUTH, WEBHOOK, COOKIE, CREDS or PRIVATE, or ending in PWD or DSN
+    (``MYSQL_PWD``, ``SENTRY_DSN``, ``NPM_CONFIG__AUTH``, ``SLACK_WEBHOOK_URL``). ``PWD``, ``OLDPWD`` and
+    ``GIT_AUTHOR_*`` stay."""
+    upper = name.upper()
+    if is_secret_name(upper):
+        return True
+    if upper in _ENV_NOT_SECRET:
+        return False
+    for part in upper.split("_"):
+        if not part or part in _ENV_NOT_SECRET_PARTS:
+            continue
+        if any(word in part for word in _ENV_PART_CONTAINS) or part.endswith(_ENV_PART_ENDS):
+            return True
+    return False
+
+
 def _name_parts(name: str) -> list[str]:
     return [part.lower() for part in _NAME_PARTS.findall(name)]
 
@@ -370,7 +397,7 @@ def _url_passwords(value: str) -> list[str]:
 
 
 def _is_secret_variable(name: str, value: str) -> bool:
-    return is_secret_name(name) or bool(_URL_PASSWORD.search(value) or _token_pattern().search(value))
+    return is_secret_env_name(name) or bool(_URL_PASSWORD.search(value) or _token_pattern().search(value))
 
 
 def secret_env_values(env: Mapping[str, str], allow: Iterable[str] = ()) -> list[str]:
@@ -384,7 +411,7 @@ def secret_env_values(env: Mapping[str, str], allow: Iterable[str] = ()) -> list
     for name, value in env.items():
         if name in allowed:
             continue
-        candidates = [value] if is_secret_name(name) else _url_passwords(value)
+        candidates = [value] if is_secret_env_name(name) else _url_passwords(value)
         values.extend(v for v in candidates if len(v) >= _MIN_ENV_VALUE and v not in values)
     return values
 

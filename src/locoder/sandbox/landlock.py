@@ -3,20 +3,27 @@ is missing or cannot make namespaces.
 
 This file is two things. Imported, it answers which Landlock ABI the kernel offers (``abi()``) and builds
 the rule set for a policy (``landlock_spec``) and the arguments that carry it (``spec_args``). Run as a
-script (``python -I -S landlock.py ABI FS NET SCOPED RIGHTS=PATH... -- ARGV``), it applies that rule set
-to itself, drops capabilities, and becomes ``ARGV``; every process ARGV starts is bound by the same rules.
-The script part imports nothing from locoder (nor json or re), so it starts in milliseconds.
+script (``python -I -S landlock.py [--seccomp=FD] [--namespaces] [--shm=BYTES] [--private-run] ABI FS NET SCOPED
+RIGHTS=PATH... -- ARGV``), it becomes a child subreaper and forks; the child (in its own mount and pid
+namespace with ``--namespaces``: a private /dev/shm and /proc) applies that rule set to itself, drops
+capabilities, loads the seccomp filter read from FD (``seccomp.py``) and becomes ``ARGV``; every process
+ARGV starts is bound by the same rules. The parent, outside the rules, waits for the child, then kills
+everything left below it (setsid, nohup and double-forked processes are reparented to it), and exits
+as the child did; SIGTERM makes it stop the command first. The script part imports nothing from locoder
+(nor json or re), so it starts in milliseconds.
 
 What Landlock can and cannot do, compared with bubblewrap:
 
 - File contents: reads are granted by folder, so hidden folders (home, /root, /tmp, /etc/shadow) are
   unreadable (EACCES) rather than empty; writes are allowed only in the workspace, a per-command scratch
-  folder (``HOME`` and ``TMPDIR`` point there) and a few devices (/dev/null, /dev/shm, ...).
+  folder (``HOME`` and ``TMPDIR`` point there), a few devices (/dev/null, ...) and a private /dev/shm
+  (hidden instead where no mount namespace can be made).
 - Rights granted to a folder cover everything below it, so ``.locoder`` inside the workspace cannot be
   made read-only, and Landlock does not cover metadata: ``chmod``, ``chown`` and timestamps of a file the
   user owns still change.
 - Network: TCP connect and bind are refused (ABI 4+); UDP and raw sockets are not covered.
-- ABI 6+: signals and abstract unix sockets cannot reach processes outside the command.
+- ABI 6+: signals and abstract unix sockets cannot reach processes outside the command (and so the
+  command cannot kill the supervising parent); pathname unix sockets are refused by the seccomp filter.
 - Mounting, ``ptrace`` and ``/proc/PID/environ`` of processes outside the command are refused.
 """
 
@@ -112,17 +119,20 @@ def carve(root: str, hidden: list[str]) -> list[str]:
 
 
 def landlock_spec(*, version: int, workspace: str, writable: bool, network: bool, hidden: list[str],
-                  exposed: list[str], scratch: str) -> dict:
-    """The rule set for one command: what the script part applies. Pure but for reading folder listings."""
+                  exposed: list[str], scratch: str, private_shm: bool = True, unix_sockets: bool = False) -> dict:
+    """The rule set for one command: what the script part applies. Pure but for reading folder listings.
+    ``private_shm``: the launcher mounts a private /dev/shm (in its own mount namespace), so it may be
+    writable; else the host's /dev/shm is hidden."""
     rights = fs_rights(version)
-    hidden = sorted({os.path.realpath(h) for h in hidden})
+    hidden = sorted({os.path.realpath(h) for h in [*hidden, *([] if private_shm else ["/dev/shm"])]})
     rules: list[tuple[str, int]] = [(p, READ) for p in carve("/", hidden)]
     rules += [(p, READ) for p in exposed]
     rules += [(d, READ | WRITE_FILE | (TRUNCATE & rights)) for d in DEVICES]
-    rules += [("/dev/shm", rights), (scratch, rights), (workspace, rights if writable else READ)]
+    rules += [("/dev/shm", rights)] if private_shm else []
+    rules += [(scratch, rights), (workspace, rights if writable else READ)]
     scoped = 0
     if version >= 6:
-        scoped = SCOPE_SIGNAL | (0 if network else SCOPE_ABSTRACT_UNIX_SOCKET)
+        scoped = SCOPE_SIGNAL | (0 if network or unix_sockets else SCOPE_ABSTRACT_UNIX_SOCKET)
     return {"fs": rights, "net": (NET_BIND_TCP | NET_CONNECT_TCP) if version >= 4 and not network else 0,
             "scoped": scoped, "abi": version, "rules": rules}
 
@@ -182,10 +192,192 @@ def _apply(spec: dict) -> None:
         libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
 
 
+CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _private_mounts(libc: ctypes.CDLL, shm_bytes: int, run: bool) -> None:
+    """In a mount namespace of the command's own: a private /dev/shm, a /proc that shows only the
+    command's processes (it is pid 1 of its own pid namespace), and with ``run`` an empty /run."""
+    def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+        if libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                      data.encode() if data else None) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+    if libc.unshare(CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare(mount namespace): {os.strerror(err)}")
+    mount("none", "/", None, MS_REC | MS_PRIVATE)
+    size = f",size={shm_bytes}" if shm_bytes else ""
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" + size)
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    if run and os.path.isdir("/run") and not os.path.islink("/run"):
+        mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+
+
+def _confine_and_exec(command: list[str], spec: dict, options: dict) -> None:
+    """The rules, the seccomp filter, then the command."""
+    program = b""
+    if "seccomp" in options:
+        with os.fdopen(int(options["seccomp"]), "rb") as handle:
+            program = handle.read()
+    _apply(spec)
+    if program:
+        # seccomp.py beside this file, run as source: importlib would cost more than the rest of the launcher.
+        here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp.py")
+        with open(here, encoding="utf-8") as handle:
+            module: dict = {"__name__": "locoder_sandbox_seccomp"}
+            exec(compile(handle.read(), here, "exec"), module)
+        module["install"](program)
+    os.execvp(command[0], command)
+
+
+def _init(command: list[str], spec: dict, options: dict, report: int) -> None:
+    """Pid 1 of the command's pid namespace: private mounts, then the command as its child; it reaps orphans,
+    and when the command ends it writes the command's wait status to ``report`` and exits, which makes the
+    kernel kill everything left in the namespace. (The command is not pid 1 itself: pid 1 ignores signals
+    such as SIGXFSZ and SIGXCPU, which the resource limits rely on.)"""
+    _private_mounts(_libc(), int(options.get("shm", 0)), "private-run" in options)
+    pid = os.fork()
+    if pid == 0:
+        os.close(report)
+        try:
+            _confine_and_exec(command, spec, options)
+        except (OSError, ValueError) as exc:
+            print(f"locoder sandbox: Landlock could not confine the command: {exc}", file=sys.stderr)
+            os._exit(126)
+    while True:
+        try:
+            done, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        if done == pid:
+            os.write(report, status.to_bytes(4, "little"))
+            os._exit(0)
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as handle:
+            return [int(p) for p in handle.read().split()]
+    except OSError:
+        pass
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[1]) == me:
+                found.append(int(name))
+    return found
+
+
+def sweep() -> None:
+    """Kill every process left below this one (a subreaper: orphans of the command, setsid and double-forked
+    ones included, became its children) until none is left."""
+    import time
+
+    idle = 0
+    while True:
+        kids = _children()
+        for pid in kids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        reaped = False
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                reaped = True
+        except ChildProcessError:
+            return
+        if not kids and not reaped:
+            idle += 1
+            time.sleep(0.001 if idle < 50 else 0.01)
+
+
+def _wait_for(pid: int) -> int:
+    """Reap children (orphans included) until ``pid`` ends; its wait status."""
+    while True:
+        try:
+            done, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return 0
+        if done == pid:
+            return status
+
+
+def supervise(command: list[str], spec: dict, options: dict) -> int:
+    """Start the confined command as a child, wait for it, kill what it left behind, and end as it ended.
+    This process stays outside the rules (the command cannot signal it where Landlock scopes signals)."""
+    import signal
+
+    libc = _libc()
+    if options.get("namespaces") and libc.unshare(CLONE_NEWPID) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare(pid namespace): {os.strerror(err)}")
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    report = os.pipe() if options.get("namespaces") else None
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if report is not None:
+                os.close(report[0])
+                _init(command, spec, options, report[1])
+            _confine_and_exec(command, spec, options)
+        except (OSError, ValueError) as exc:
+            print(f"locoder sandbox: Landlock could not confine the command: {exc}", file=sys.stderr)
+            os._exit(126)
+        os._exit(127)
+    if report is not None:
+        os.close(report[1])
+
+    def stop(signum: int, frame: object) -> None:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+    for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+        signal.signal(getattr(signal, name), stop)
+    status = _wait_for(pid)
+    sweep()
+    if report is not None:
+        reported = os.read(report[0], 4)
+        os.close(report[0])
+        if len(reported) == 4 and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            status = int.from_bytes(reported, "little")
+    return _end_as(status)
+
+
+def _end_as(status: int) -> int:
+    """Exit as a process with wait status ``status`` did: by the same signal, or with the same code."""
+    import signal
+
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+        return 128 + sig
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
 def main(argv: list[str]) -> int:
+    options = {}
+    while argv and argv[0].startswith("--") and argv[0] != "--":
+        key, _, value = argv[0][2:].partition("=")
+        options[key] = value or "1"
+        argv = argv[1:]
     split = argv.index("--") if "--" in argv else -1
     if split < 4 or split == len(argv) - 1:
-        print("usage: landlock.py ABI FS NET SCOPED [RIGHTS=PATH...] -- COMMAND [ARGS...]", file=sys.stderr)
+        print("usage: landlock.py [--seccomp=FD] [--namespaces] [--shm=BYTES] [--private-run]"
+              " ABI FS NET SCOPED [RIGHTS=PATH...] -- COMMAND [ARGS...]", file=sys.stderr)
         return 2
     spec, command = argv[:split], argv[split + 1:]
     import signal
@@ -195,13 +387,11 @@ def main(argv: list[str]) -> int:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
     try:
-        _apply(parse_args(spec))
-        os.execvp(command[0], command)
+        return supervise(command, parse_args(spec), options)
     except (OSError, ValueError) as exc:
         # Never fall back to running the command unconfined.
         print(f"locoder sandbox: Landlock could not confine the command: {exc}", file=sys.stderr)
         return 126
-    return 127  # not reached: exec replaced this process
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from locoder.sandbox.watch import DiskWatch
+
 
 @dataclass
 class CommandResult:
@@ -22,10 +24,12 @@ class CommandResult:
     timed_out: bool = False
     truncated_chars: int = 0
     seconds: float = 0.0
+    stopped: str = ""
+    """Why the sandbox stopped the command before it ended (e.g. the disk cap); empty when it did not."""
 
     @property
     def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        return self.exit_code == 0 and not self.timed_out and not self.stopped
 
     @property
     def status(self) -> str:
@@ -33,6 +37,8 @@ class CommandResult:
         that killed it in the shell's convention (``exit code 153 (killed by SIGXFSZ)``)."""
         if self.timed_out:
             return "timed out"
+        if self.stopped:
+            return "stopped by the sandbox"
         if self.exit_code is not None and self.exit_code < 0:
             try:
                 name = signal.Signals(-self.exit_code).name
@@ -77,6 +83,19 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
+def _stop(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """End the command: with a grace period, SIGTERM to the process itself first (a supervisor such as the
+    Landlock launcher then kills what the command left behind), then SIGKILL to its whole group."""
+    try:
+        if grace > 0 and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=grace)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    finally:  # a second Ctrl-C during the grace period still kills the group
+        _kill_group(proc)
+
+
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     """Wait for ``proc`` to exit; True when ``timeout`` passed first. A pidfd wakes the moment the process
     exits (``Popen.wait`` with a timeout polls, adding up to 50 ms to every short command)."""
@@ -119,9 +138,15 @@ def run_argv(
     timeout: float = 120.0,
     max_output: int = 20000,
     env: dict[str, str] | None = None,
+    pass_fds: tuple[int, ...] = (),
+    grace: float = 0.0,
+    watch: DiskWatch | None = None,
 ) -> CommandResult:
-    """Run ``argv`` in its own process group in ``cwd``; stdout and stderr are merged."""
+    """Run ``argv`` in its own process group in ``cwd``; stdout and stderr are merged. ``pass_fds`` stay open
+    in the command; ``grace``: seconds a SIGTERM gets before the group is killed; ``watch`` may stop it early."""
     start = time.monotonic()
+    if watch is not None:
+        watch.start()  # measured before the command starts; armed once it runs
     try:
         proc = subprocess.Popen(
             argv,
@@ -131,9 +156,14 @@ def run_argv(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=env,
+            pass_fds=pass_fds,
         )
     except OSError as exc:
+        if watch is not None:
+            watch.stop()
         return CommandResult(output=f"could not start command: {exc}", exit_code=None)
+    if watch is not None:
+        watch.arm(lambda: _stop(proc, grace))
     buffer = _CappedBuffer(max_output)
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
@@ -149,9 +179,12 @@ def run_argv(
         timed_out = _wait(proc, timeout)
     finally:
         # Also reached on KeyboardInterrupt: the command's group never outlives the call.
-        _kill_group(proc)
+        if watch is not None:
+            watch.stop()
+        _stop(proc, grace)
         proc.wait()
         reader.join(timeout=2)
+    stopped = watch.reason if watch is not None else ""
     output = buffer.text()
     if reader.is_alive():
         # A process that left the group (setsid) still holds the pipe: stop listening to it.
@@ -160,10 +193,13 @@ def run_argv(
         proc.stdout.close()
     if timed_out:
         output += f"\n[command timed out after {timeout:g}s and was killed]"
+    if stopped:
+        output += f"\n[{stopped}]"
     return CommandResult(
         output=output,
         exit_code=None if timed_out else proc.returncode,
         timed_out=timed_out,
         truncated_chars=buffer.dropped,
         seconds=time.monotonic() - start,
+        stopped=stopped,
     )

@@ -22,6 +22,14 @@ class SandboxPolicy:
     """Processes a command may have at once (a pids cgroup where writable, else RLIMIT_NPROC)."""
     file_size_mb: int = 1024
     """Largest file a command may write (RLIMIT_FSIZE), in MiB; 0: no limit."""
+    disk_mb: int = 4096
+    """Disk a command may fill in all (the workspace's growth and its scratch folders; bubblewrap's private
+    /tmp, /run and /dev/shm are each a tmpfs of this size), in MiB; past it the command is stopped. 0: no cap.
+    Raising it widens what commands may do."""
+    unix_sockets: bool = False
+    """Let commands create unix sockets (multiprocessing's forkserver and managers, some test servers need
+    them). Off: ``socket(AF_UNIX)`` is refused, so host services listening on pathname sockets (tmux, databases,
+    agents under /run or /var/tmp) cannot be reached. WIDENS what commands may do."""
     hidden_paths: tuple[str, ...] = ("~", "/root", "/home", "/etc/shadow", "/etc/gshadow", "/etc/sudoers")
     """Hidden from commands: empty under bubblewrap (/dev/null for files), unreadable under Landlock; the
     workspace stays."""

@@ -15,6 +15,7 @@ from typing import Any
 
 from locoder.exceptions import ToolError
 from locoder.messages import ToolCall, ToolResult
+from locoder.safety import commands
 from locoder.tools.base import ToolBox
 from locoder.tools.edit import apply_edit, unified_diff
 from locoder.tools.paths import SECRET_FILES, is_secret_file, resolve_in_workspace, secret_refusal
@@ -46,12 +47,31 @@ class Rule:
         return cls(tool.strip(), pattern.strip() or "*")
 
     def matches(self, call: ToolCall) -> bool:
+        """For a deny rule. A command matches when the raw line, or any simple command in it (parsed, made
+        plain: ``cd . && /bin/rm -r -f x`` holds ``rm -rf x``), matches."""
         if self.tool not in ("*", call.name):
             return False
         subject = _subject(call)
+        if call.name == "run_command":
+            return commands.any_command_matches(subject, self.matches_text)
+        return self.matches_text(subject)
+
+    def matches_text(self, subject: str) -> bool:
         if self.pattern.startswith("re:"):
             return re.search(self.pattern[3:], subject) is not None
         return fnmatch.fnmatchcase(subject, self.pattern)
+
+
+def allowed(rules: tuple[Rule, ...], call: ToolCall) -> bool:
+    """Whether allow ``rules`` let ``call`` run without asking: for a command, every simple command in it must
+    be matched (``pytest*`` does not allow ``pytest; rm -rf ~``)."""
+    mine = [rule for rule in rules if rule.tool in ("*", call.name)]
+    if not mine:
+        return False
+    subject = _subject(call)
+    if call.name == "run_command":
+        return commands.every_command_matches(subject, lambda s: any(rule.matches_text(s) for rule in mine))
+    return any(rule.matches_text(subject) for rule in mine)
 
 
 def _subject(call: ToolCall) -> str:
@@ -116,7 +136,7 @@ class GuardedToolBox:
             return None
         if self.policy.mode == "read-only" and call.name != "run_command" and call.name != "run_python":
             return f"this session is read-only; {call.name} would change the workspace"
-        if any(rule.matches(call) for rule in self.policy.allow) or self._key(call) in self.always:
+        if allowed(self.policy.allow, call) or self._key(call) in self.always:
             return None
         if self.policy.approval == "auto":
             return None
