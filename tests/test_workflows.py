@@ -66,6 +66,12 @@ FIXED_ADD = 'def add(a, b):\n    """Add two numbers."""\n    return a + b\n'
     ("fix the failing test", "fix"),
     ("create hello.py that prints hello and run it", "loop"),
     ("add a --verbose flag to cli.py", "loop"),
+    # reports written as statements, with none of the words of a bug report
+    ("calc.add never adds: the sum of 2 and 3 comes out as -1", "fix"),
+    ("add(2, 3) > add(2, 3) is True", "fix"),
+    ("Two results of add with the same arguments are not equal", "fix"),
+    ("The add function ignores its second argument", "fix"),
+    ("make add(2, 3) accept floats too", "loop"),
 ])
 def test_each_task_goes_to_the_workflow_that_fits_it(shop, task, expected):
     assert route(task, shop) == expected

@@ -23,6 +23,11 @@ FIX = re.compile(r"\b(fix(es|ed)?|bugs?|broken|breaks?|fail(s|ing|ed|ure)?|error
                  r"does(n't| not) work|not working|(returns?|gives?|prints?|outputs?)\b.{0,80}\bbut)\b", re.I)
 QUESTION = re.compile(r"^\s*(what|which|where|why|how|who|when|does|do|is|are|can|could|explain|describe|"
                       r"list|show me|tell me)\b", re.I)
+# A report written as a statement ("X never expires", "A and B are not equal", "f(1) > f(1) is True"): in a
+# project with tests, a statement about how the code behaves is a bug report even without the words above.
+SYMPTOM = re.compile(r"\b(does(n't| not)|do(n't| not)|is(n't| not)|are(n't| not)|never|still|differ(s|ent)?|"
+                     r"ignores?|keeps?|unexpected(ly)?)\b|\b[A-Za-z_][\w.]*\([^()]*\)", re.I)
+CALL_FIRST = re.compile(r"^\s*[A-Za-z_][\w.]*\(")
 IMPERATIVE = re.compile(r"^\s*(please\s+)?(fix|add|create|write|implement|make|change|rename|refactor|remove|"
                         r"delete|update|run|install|improve|correct|repair)\b", re.I)
 
@@ -37,7 +42,9 @@ def route(task: str, workspace: Path) -> str:
     if QUESTION.match(text) and not IMPERATIVE.match(text):
         return "ask"
     command = detect_test_command(workspace)
-    if FIX.search(text) and command is not None and " -m pytest" in command:
+    imperative = IMPERATIVE.match(text) and not CALL_FIRST.match(text)  # "add(2, 3) is 6" reports, not asks
+    reported = FIX.search(text) or (SYMPTOM.search(text) and not imperative)
+    if reported and command is not None and " -m pytest" in command:
         return "fix"
     if IMPLEMENT.match(text) and _names_a_function(text, workspace):
         return "fix"
