@@ -321,6 +321,23 @@ def test_git_diff_stat_does_not_run_what_an_agent_wrote_into_git_config(repo, tm
     assert "calc.py" in git_diff_stat(repo, git_head(repo)) and not canary.exists()
 
 
+@pytest.mark.skipif(resolve_runner(SandboxPolicy()) == "plain", reason="no sandbox runner on this machine")
+def test_a_peer_may_use_git_in_its_clone_but_not_write_outside_it(repo, tmp_path):
+    """Peers run confined, but git is theirs to use (aider writes .git/config and commits), unlike locoder's own
+    model-run commands, for which .git is read-only."""
+    from locoder.bench.peers import _run_peer
+
+    outside = tmp_path / "outside.txt"
+    script = (f"git config user.name peer && git -c user.email=p@e commit -qam peer --allow-empty"
+              f" && (echo x > {outside} || true)")
+    with CountingProxy("http://127.0.0.1:9/v1") as proxy:
+        run = _run_peer("aider", PeerCommand(["bash", "-c", script], {}), repo, 60, tmp_path / "peer.log",
+                        "auto", proxy, {})
+    assert run.exit_code == 0, (tmp_path / "peer.log").read_text()
+    assert "name = peer" in (repo / ".git" / "config").read_text()
+    assert not outside.exists()
+
+
 # ---- one real run of each peer on a tiny task, against the shared model server -------------------------------
 
 TASK = "The test in test_mathutil.py fails: average() in mathutil.py returns the wrong value. Fix the bug."

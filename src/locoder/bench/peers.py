@@ -307,7 +307,10 @@ def _run_peer(agent: str, command: PeerCommand, repo: Path, timeout: float, log_
     repo = Path(os.path.realpath(repo))
     base = git_head(repo, runner)
     env = peer_environment(command, Path(command.argv[0]).parent)
-    policy = SandboxPolicy(runner=runner, network=True, cpu_seconds=0, env_allow=tuple(command.env))
+    # The peer works in a throwaway clone and uses git itself (aider writes .git/config and commits), so .git is
+    # left writable to it; the rest of the sandbox (nothing outside the repository) stays.
+    policy = SandboxPolicy(runner=runner, network=True, cpu_seconds=0, env_allow=tuple(command.env),
+                           readonly_in_workspace=(".locoder", ".locoder.toml"))
     resolved = resolve_runner(policy)
     home = None
     if resolved == "plain":  # no private home from a runner: give the peer one, so no user config is read
