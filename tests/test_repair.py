@@ -108,6 +108,36 @@ def test_definitions_span_decorators_and_methods():
     assert (unit.start, unit.def_line, unit.end) == (20, 21, 22) and unit.source.startswith("    @staticmethod")
 
 
+def test_tracing_leaves_out_what_pytest_runs_to_show_a_failure(tmp_path):
+    """pytest calls an object's __repr__ to print a failed assertion: that call is not the test's, so it must not
+    make __repr__ look like the place of the bug (it did, ranked first, on a real isodate task)."""
+    (tmp_path / "money.py").write_text(
+        "class Money:\n"
+        "    def __init__(self, cents):\n"
+        "        self.cents = cents\n\n"
+        "    def __repr__(self):\n"
+        "        return f'Money({self.cents})'\n\n"
+        "    def __eq__(self, other):\n"
+        "        return self.cents == other.cents\n\n"
+        "def add(a, b):\n"
+        "    return Money(a.cents - b.cents)\n")
+    (tmp_path / "test_money.py").write_text(
+        "from money import Money, add\n\n"
+        "def test_add():\n"
+        "    assert add(Money(1), Money(2)) == Money(3)\n\n"
+        "def test_equal():\n"
+        "    assert Money(1) == Money(1)\n")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(TRACE_PLUGIN.parent),
+           "LOCODER_TRACE_OUT": str(tmp_path / "trace.json")}
+    output = subprocess.run([sys.executable, "-m", "pytest", "-p", "trace_plugin", "-q", "-p", "no:cacheprovider"],
+                            cwd=tmp_path, capture_output=True, text=True, env=env).stdout
+    assert "Money(-1)" in output  # pytest did call __repr__ to show the failure
+    functions = json.loads((tmp_path / "trace.json").read_text())["functions"]
+    assert functions["money.py:11:add"] == [0, 1]
+    assert functions["money.py:8:__eq__"] == [1, 1]  # called by the tests' own comparisons
+    assert "money.py:5:__repr__" not in functions
+
+
 def test_tracing_and_ranking_put_the_faulty_function_first(project, tmp_path):
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(TRACE_PLUGIN.parent),
            "LOCODER_TRACE_OUT": str(tmp_path / "trace.json")}

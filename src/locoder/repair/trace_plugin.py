@@ -30,10 +30,19 @@ def _ours(filename):
     return known
 
 
+# Calls made by pytest itself and by the repr machinery it uses to show a failed assertion (an object's
+# __repr__ or __eq__ run only to print the failure) say nothing about what the test ran: left out.
+_REPORTERS = (os.sep + "_pytest" + os.sep, os.sep + "pluggy" + os.sep, os.sep + "reprlib.py", os.sep + "pprint.py",
+              os.sep + "difflib.py")
+
+
 def _tracer(frame, event, arg):
     if event == "call":
         code = frame.f_code
         if _ours(code.co_filename):
+            caller = frame.f_back
+            if caller is not None and any(r in caller.f_code.co_filename for r in _REPORTERS):
+                return None
             _current.add((code.co_filename, code.co_firstlineno, code.co_name))
     return None
 
