@@ -74,6 +74,25 @@ def test_same_call_three_times_stops_with_a_clear_message(repo):
     assert "Do not repeat it" in warned
 
 
+def test_going_round_in_circles_stops_as_a_repeat_does(repo, tmp_path):
+    """grep, list, read, grep, list, read...: no call twice in a row, but nothing new either (seen on a real
+    bug-fix task: 80 steps to the timeout). The third round stops it; the second warns."""
+    cycle = [action("grep", pattern="def nothing_here"), action("list_files", path="."),
+             action("read_file", path="nope.py")]
+    agent, model, _ = make_agent(repo, cycle * 5, tmp_path)  # the audit log outside: grep would find it
+    result = agent.run("find it")
+    assert result.status == "failed" and "going round in circles" in result.answer and result.steps == 7
+    assert "got this same result" in model.requests[4]["messages"][-1].content
+
+
+def test_the_same_read_after_a_change_is_not_a_circle(repo):
+    rounds = []
+    for i in range(4):  # read, change, read: the read repeats, but something changed in between
+        rounds += [action("read_file", path="calc.py"), action("write_file", path=f"n{i}.txt", content="x")]
+    agent, _, _ = make_agent(repo, rounds + [action("final_answer", answer="done")])
+    assert agent.run("edit around").ok
+
+
 def test_step_limit(repo):
     replies = [action("grep", pattern=f"p{i}") for i in range(10)]
     agent, _, _ = make_agent(repo, replies, max_steps=4)

@@ -81,6 +81,19 @@ def test_without_python_tests_a_bug_report_goes_to_the_loop(tmp_path):
     assert route("fix the crash in main.go", tmp_path) == "loop"
 
 
+def test_options_the_project_cannot_run_do_not_stop_the_harness(shop, tmp_path):
+    """A project whose pytest addopts name a plugin its Python lacks (``--cov`` without pytest-cov) exits 4
+    before any test runs: the harness runs the tests without those options instead of giving up."""
+    (shop / "pyproject.toml").write_text("[project]\nname = 'shop'\nversion = '0'\n\n"
+                                         "[tool.pytest.ini_options]\naddopts = '--no-such-plugin-option=x'\n")
+    out, records = run(shop, tmp_path, "add(2, 3) returns -1 instead of 5", [fenced(FIXED_ADD)], "--workflow", "fix")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr
+    assert "return a + b" in (shop / "calc.py").read_text()
+    commands = [c["arguments"]["command"] for r in records if r["type"] == "step" for c in r.get("calls", [])
+                if c["tool"] == "run_command" and "-m pytest" in c["arguments"]["command"]]
+    assert "-o addopts=" not in commands[0] and all("-o addopts=" in c for c in commands[1:])
+
+
 def test_the_harness_fixes_the_function_the_evidence_points_to(shop, tmp_path):
     out, records = run(shop, tmp_path, "add(2, 3) returns -1 instead of 5", [fenced(FIXED_ADD)], "--workflow", "fix")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr

@@ -88,6 +88,8 @@ class FixWorkflow:
         self.harness = state_dir / "harness"
         self.steps = 0
         self.runner = "pytest"
+        self.ini = ""
+        """Options overriding the project's pytest configuration (set when its addopts cannot run here)."""
         self._touched: dict[str, str] = {}
         """Files this workflow changed, with their text before, restored unless a repair stands."""
 
@@ -139,7 +141,12 @@ class FixWorkflow:
             plugin = " -p locoder_trace"
         extra = node_args(ids) if ids else (args if isinstance(args, str) else "")
         extra = f"--doctest-modules {extra}" if doctest else extra
-        output = self._tool(phase, "run_command", command=f"{env} {self.python} -m pytest{plugin} {PYTEST_ARGS} {extra}".rstrip())
+        output = self._tool(phase, "run_command",
+                            command=f"{env} {self.python} -m pytest{plugin} {PYTEST_ARGS}{self.ini} {extra}".rstrip())
+        if not self.ini and "[exit code 4]" in output and "unrecognized arguments" in output:
+            # The project's addopts name a plugin its Python lacks (--cov without pytest-cov): run without them.
+            self.ini = " -o addopts="
+            return self._pytest(phase, args, trace, doctest)
         return parse_pytest(output), self._read_trace() if trace else {}
 
     def _choose_runner(self) -> None:

@@ -14,7 +14,7 @@ from locoder.messages import Message, ModelResponse, ToolCall, Usage
 from locoder.models.parsing import action_schema, format_error, parse_tool_calls, split_thinking, thought_of
 from locoder.protocols import Advisor, EventSink, Model
 from locoder.tools import ToolBox
-from locoder.tools.guard import GuardedToolBox
+from locoder.tools.guard import CHANGING, GuardedToolBox
 
 
 @dataclass
@@ -65,6 +65,7 @@ class Agent:
 
     def _reset_task_state(self) -> None:
         self.steps, self._format_failures, self._last_key, self._repeats = 0, 0, "", 0
+        self._seen: dict[tuple[str, int], int] = {}
 
     def emit(self, event: dict) -> None:
         """Every sink gets the event, even when one before it fails; the first failure is raised after."""
@@ -179,6 +180,7 @@ class Agent:
         for call in calls[:limit]:
             note = self._repeat_note(call)
             result = self.toolbox.execute(call)
+            note = note or self._circling_note(call, result.output)
             tool = self.toolbox.tools.get(call.name)
             whole = tool is not None and tool.whole and result.ok
             text = result.output if whole else summarise(result.output, self.config.observation_summary_chars)
@@ -189,6 +191,21 @@ class Agent:
             ignored = ", ".join(c.name for c in calls[limit:])
             observations.append(f"[Only {limit} tool call(s) per turn are run; not run: {ignored}]")
         self.messages.append(Message("tool", "\n\n".join(observations)))
+
+    def _circling_note(self, call: ToolCall, output: str) -> str:
+        """The same calls going round with the same results (grep, list, read, grep, list, read...), nothing
+        changed in between, stop the task as a repeat in a row does."""
+        if call.name in CHANGING:
+            self._seen.clear()
+            return ""
+        pair = (call.key(), hash(output))
+        seen = self._seen[pair] = self._seen.get(pair, 0) + 1
+        if seen >= self.config.repeat_limit:
+            raise TaskFailed(reason=f"the model is going round in circles: {call.render()} {seen} times with the "
+                                    "same result and nothing changed in between", stop="repeated")
+        if seen == self.config.repeat_limit - 1:
+            return "\n[You made this call before and got this same result. Take a different step or call final_answer.]"
+        return ""
 
     def _repeat_note(self, call: ToolCall) -> str:
         key = call.key()
