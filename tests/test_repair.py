@@ -209,3 +209,48 @@ def test_examples_in_a_task_text_become_scripts():
     assert [(f.path, f.line, f.function) for f in traceback_frames(out)] == [("/w/a.py", 3, "<module>"),
                                                                            ("/w/pkg/m.py", 9, "f")]
     assert exception_line(out) == "ZeroDivisionError: division by zero"
+
+
+LONG = '''class Color:
+\tdef name(self, value, spec="css3"):
+\t\t"""The name of a colour value.
+
+\t\tThe value is normalised first; the spec picks the table.
+\t\tUnknown values raise ValueError.
+\t\tAliases resolve to their canonical name.
+\t\tThe table is read once per spec.
+\t\tNames are lower case.
+
+\t\t>>> Color().name("#fff")
+\t\t'white'
+
+\t\tSee also the hex helpers.
+\t\t"""
+\t\treturn TABLES[spec].get(value)
+'''
+
+
+def test_a_long_docstring_is_shown_short_with_its_examples_and_put_back():
+    target = next(d for d in definitions("c.py", LONG) if d.qualname == "Color.name")
+    shown = forms.shown_source(target)
+    assert forms.SHORTENED in shown and "read once per spec" not in shown
+    assert '>>> Color().name("#fff")' in shown and "'white'" in shown and "hex helpers" not in shown
+    fixed = shown.replace("TABLES[spec].get(value)", "TABLES[spec].get(value.lower())")
+    new = forms.new_text("fenced", f"```python\n{fixed}\n```", LONG, target)
+    assert new == LONG.replace("TABLES[spec].get(value)", "TABLES[spec].get(value.lower())")
+    # the model left the docstring out: the original goes back
+    bare = 'def name(self, value, spec="css3"):\n\treturn TABLES[spec].get(value.lower())\n'
+    new = forms.new_text("fenced", f"```python\n{bare}```", LONG, target)
+    assert new == LONG.replace("TABLES[spec].get(value)", "TABLES[spec].get(value.lower())")
+    # written with spaces in a file of tabs: the docstring follows the model's indentation and the file parses
+    new = forms.new_text("fenced", f"```python\n{bare.replace(chr(9), '    ')}```", LONG, target)
+    assert "read once per spec" in new and syntax_error("c.py", new) is None
+    # a docstring the model wrote itself is kept
+    own = 'def name(self, value, spec="css3"):\n    """Lower-cased lookup."""\n    return TABLES[spec].get(value)\n'
+    new = forms.new_text("fenced", f"```python\n{own}```", LONG, target)
+    assert "Lower-cased lookup." in new and "read once per spec" not in new
+
+
+def test_a_short_docstring_is_shown_whole():
+    target = next(d for d in definitions("s.py", STATS) if d.qualname == "mean")
+    assert forms.shown_source(target) == target.source

@@ -92,6 +92,109 @@ def code_of(form: str, reply: str) -> str:
     return max(blocks, key=len)
 
 
+SHORTENED = "(docstring shortened)"
+"""What the harness writes in place of a long docstring it leaves out of the model's view."""
+LONG_DOCSTRING = 8
+"""Docstrings of more lines than this are shown shortened: the model rewrites the code, not the prose (and
+writes a third of the tokens)."""
+
+
+def _function_node(code: str, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    try:
+        tree = ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            return node
+    return None
+
+
+def _docstring_span(code: str, name: str) -> tuple[int, int] | None:
+    """The 1-based first and last line of the function's docstring within ``code``."""
+    node = _function_node(code, name)
+    if node is None or not node.body:
+        return None
+    first = node.body[0]
+    if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)):
+        return first.lineno, first.end_lineno or first.lineno
+    return None
+
+
+def _long_docstring(target: Definition) -> tuple[int, int] | None:
+    span = _docstring_span(target.source, target.name)
+    return span if span is not None and span[1] - span[0] + 1 > LONG_DOCSTRING else None
+
+
+def shown_source(target: Definition) -> str:
+    """The function as the model sees it: whole, except that a docstring longer than ``LONG_DOCSTRING`` lines
+    becomes its first line and a marker (``restore_docstring`` puts the original back)."""
+    span = _long_docstring(target)
+    if span is None:
+        return target.source
+    lines = target.source.splitlines()
+    doc = ast.get_docstring(_function_node(target.source, target.name)) or ""
+    summary = next((x.strip() for x in doc.splitlines() if x.strip()), "")
+    summary = summary.replace('"', "'").replace("\\", "")
+    indent = _indent_of(lines[span[0] - 1])
+    examples = _examples(lines[span[0] - 1:span[1]])
+    if not examples:
+        return "\n".join(lines[: span[0] - 1] + [f'{indent}"""{summary} {SHORTENED}"""'] + lines[span[1]:])
+    shown = [f'{indent}"""{summary} {SHORTENED}', "", *examples, f'{indent}"""']
+    return "\n".join(lines[: span[0] - 1] + shown + lines[span[1]:])
+
+
+QUOTES = ('"""', "'''")
+
+
+def _examples(doc: list[str]) -> list[str]:
+    """The ``>>>`` examples of a docstring with the output lines after each (they are the spec)."""
+    out: list[str] = []
+    taking = False
+    for line in doc:
+        stripped = line.strip()
+        if stripped.startswith((">>>", "...")):
+            taking = True
+        elif not stripped or stripped.startswith(QUOTES) or stripped.endswith(QUOTES):
+            taking = False
+        if taking:
+            out.append(line.rstrip())
+    return out
+
+
+def _body_start(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """The 0-based index of the first line after the def's signature (its ``:``)."""
+    ends = [node.lineno] + [getattr(n, "end_lineno", 0) or 0 for n in ast.walk(node.args)]
+    if node.returns is not None:
+        ends.append(node.returns.end_lineno or node.lineno)
+    at = max(ends) - 1
+    while at < len(lines) - 1 and not lines[at].split("#", 1)[0].rstrip().endswith(":"):
+        at += 1
+    return at + 1
+
+
+def restore_docstring(code: str, target: Definition) -> str:
+    """``code`` (the model's function) with the original docstring where it shows the shortened one, or where
+    it has none although the original has a long one; a docstring the model wrote itself is kept."""
+    original = _long_docstring(target)
+    node = _function_node(code, target.name)
+    if original is None or node is None or not node.body:
+        return code
+    lines = textwrap.dedent(code.strip("\n")).splitlines()
+    span = _docstring_span(code, target.name)
+    if span is not None:
+        if SHORTENED not in "\n".join(lines[span[0] - 1:span[1]]):
+            return code
+        at, drop = span[0] - 1, span[1]
+    else:
+        at = drop = min(_body_start(lines, node), node.body[0].lineno - 1)
+    doc_lines = textwrap.dedent(target.source).splitlines()[original[0] - 1:original[1]]
+    old, new = _indent_of(doc_lines[0]), _indent_of(lines[node.body[0].lineno - 1])
+    moved = [new + x[len(old):] if x.startswith(old) else x for x in doc_lines]
+    return "\n".join(lines[:at] + moved + lines[drop:])
+
+
 def _indent_of(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
 
@@ -148,7 +251,7 @@ def apply_diff(region: str, diff: str) -> str:
 def new_text(form: str, reply: str, text: str, target: Definition) -> str:
     """The file's text after the reply's repair of ``target``."""
     if form in ("function", "fenced"):
-        return replace_definition(text, target, code_of(form, reply))
+        return replace_definition(text, target, restore_docstring(code_of(form, reply), target))
     data = _json(reply)
     lines = text.splitlines(keepends=True)
     region = "".join(lines[target.start - 1:target.end])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from locoder.repair.failures import Failure, is_test_path
-from locoder.repair.forms import FORMS
+from locoder.repair.forms import FORMS, shown_source
 from locoder.repair.localise import Definition
 
 REPAIR_SYSTEM = (
@@ -88,13 +88,19 @@ def evidence_text(evidence: Evidence, root: Path, max_failures: int = 2) -> str:
     return "\n\n".join(parts)
 
 
+def shown(target: Definition, form: str) -> str:
+    """The function as the request shows it: a long docstring shortened where the form writes the whole
+    function (the harness puts it back), whole where the model edits lines it must quote exactly."""
+    return shown_source(target) if form in ("function", "fenced") else target.source
+
+
 def repair_request(task: str, evidence: Evidence, target: Definition, root: Path, form: str) -> str:
     cls = target.qualname.rsplit(".", 1)[0] if "." in target.qualname else ""
     where = f"{target.path} lines {target.start}-{target.end}" + (f", a method of class {cls}" if cls else "")
     return "\n\n".join([
         f"The user's request:\n{task.strip()}",
         evidence_text(evidence, root),
-        f"The function to change, in {where}:\n```python\n{target.source}\n```",
+        f"The function to change, in {where}:\n```python\n{shown(target, form)}\n```",
         FORMS[form].ask,
     ])
 
@@ -103,7 +109,7 @@ def retry_request(problem: str, current: Definition, form: str) -> str:
     """The follow-up turn when a repair was refused or the tests still fail."""
     return "\n\n".join([
         problem.strip(),
-        f"The function is now:\n```python\n{current.source}\n```",
+        f"The function is now:\n```python\n{shown(current, form)}\n```",
         "Think again about what the tests expect. " + FORMS[form].ask,
     ])
 
