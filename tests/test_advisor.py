@@ -10,15 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from locoder.agent.advisor import MIN_TRIES, ToolAdvisor, logs_have_errors
+from locoder.agent.advisor import MIN_TRIES, ToolAdvisor, arguments_for, logs_have_errors
 from locoder.agent.loop import Agent, AgentConfig
+from locoder.events import Observation, RunResult, Step, TaskFinished, TaskStarted
 from locoder.learn import bandit
-from locoder.learn.arguments import fill_arguments, grep_pattern, search_query
+from locoder.learn.arguments import grep_pattern, search_query
 from locoder.learn.curves import curves, totals
 from locoder.learn.rewards import REWARD, StepOutcome, step_rewards
 from locoder.learn.store import read_events
+from locoder.messages import ToolCall, ToolResult, Usage
 from locoder.models.scripted import ScriptedModel
-from locoder.tools import ToolBox, ToolContext, default_tools
+from locoder.tools import ToolBox, ToolContext, all_tools, default_tools
 from locoder.tools.guard import GuardedToolBox, ToolPolicy
 
 PYTEST_FAIL = "$ python3 -m pytest -q\n[exit code 1]\n1 passed, 1 failed\nFAILED test_calc.py::test_add\n1 failed, 1 passed"
@@ -80,6 +82,11 @@ def test_arguments_for_each_kind_of_tool(tmp_path):
     (tmp_path / "src" / "app.py").write_text("x = 1\n")
     exists = lambda p: (tmp_path / p).is_file()  # noqa: E731
     task = "explain what src/app.py does with the retry settings"
+    tools = {t.name: t for t in all_tools()}
+
+    def fill_arguments(name, task, exists=lambda path: False):
+        return arguments_for(tools[name], task, exists)
+
     assert fill_arguments("read_file", task, exists) == {"path": "src/app.py"}
     assert fill_arguments("code_outline", "outline missing.py please", exists) == {}
     assert fill_arguments("search_code", task) == {"query": search_query(task)}
@@ -100,11 +107,21 @@ def agent_with(tmp_path, replies, approver=None, approval="auto", **advisor_args
 
     class Sink:
         def emit(self, event):
-            events.append(event)
+            events.append(event.to_dict())
 
     model = ScriptedModel(replies)
     agent = Agent(model, box, AgentConfig(tool_mode="constrained"), "system", sinks=[Sink()], advisor=advisor)
     return agent, advisor, model, events
+
+
+def one_call(tool, output):
+    """A loop step with one call of ``tool`` that returned ``output``."""
+    call = ToolCall(tool, {})
+    return Step(1, calls=[call], observations=[Observation(ToolResult(call, output), output)])
+
+
+def finished(status, answer):
+    return TaskFinished(RunResult(status, answer, 1, Usage(), 0.0))
 
 
 def teach(advisor, tool, task, times, reward=1.0, followed=True):
@@ -203,16 +220,15 @@ def test_heavy_tools_wait_for_their_cooldown(tmp_path):
     workspace.mkdir()
     advisor = ToolAdvisor(workspace / ".locoder", ["grep", "index"], workspace, epsilon=1.0, seed=5,
                           cooldowns={"index": 300}, clock=lambda: now[0])
-    advisor.emit({"type": "task", "task": "refresh the index"})
+    advisor.emit(TaskStarted("refresh the index"))
     assert {advisor.advise().tool for _ in range(40)} == {"grep", "index"}
-    advisor.emit({"type": "step", "step": 1, "calls": [{"tool": "index", "arguments": {}}],
-                  "observations": [{"tool": "index", "ok": True, "output": "3 files"}]})
+    advisor.emit(one_call("index", "3 files"))
     now[0] += 299
     assert {advisor.advise().tool for _ in range(40)} == {"grep"}
     # The cooldown survives the session: it is part of the saved state.
     again = ToolAdvisor(workspace / ".locoder", ["grep", "index"], workspace, epsilon=1.0, seed=5,
                         cooldowns={"index": 300}, clock=lambda: now[0])
-    again.emit({"type": "task", "task": "refresh the index"})
+    again.emit(TaskStarted("refresh the index"))
     assert {again.advise().tool for _ in range(40)} == {"grep"}
     now[0] += 2
     assert "index" in {again.advise().tool for _ in range(40)}
@@ -251,11 +267,10 @@ def test_two_sessions_in_one_workspace_add_up_their_learning(tmp_path):
     first = ToolAdvisor(workspace / ".locoder", ["grep", "read_file"], workspace, seed=1)
     second = ToolAdvisor(workspace / ".locoder", ["grep", "read_file"], workspace, seed=2)  # loaded at the same time
     for advisor, tool in ((first, "grep"), (second, "read_file"), (first, "grep")):
-        advisor.emit({"type": "task", "task": "where is x"})
+        advisor.emit(TaskStarted("where is x"))
         advisor.advise()
-        advisor.emit({"type": "step", "step": 1, "calls": [{"tool": tool, "arguments": {}}],
-                      "observations": [{"tool": tool, "ok": True, "output": "found"}]})
-        advisor.emit({"type": "result", "status": "submitted", "answer": "x"})
+        advisor.emit(one_call(tool, "found"))
+        advisor.emit(finished("submitted", "x"))
     saved = ToolAdvisor(workspace / ".locoder", ["grep", "read_file"], workspace).state
     assert saved.counts == {"grep": 2, "read_file": 1} and saved.steps == 3
     expected = bandit.BanditState.fresh(["grep", "read_file"])

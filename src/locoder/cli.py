@@ -766,9 +766,10 @@ def cmd_agent(args: argparse.Namespace, console) -> int:
 def _session_summary(agent, console) -> None:
     """Print and store what the session did (also when it ends with an error or Ctrl-C)."""
     from locoder.agent.summary import render
+    from locoder.events import SummaryWritten
 
     summary = agent.summary.finish()
-    agent.emit({"type": "summary", **summary})
+    agent.emit(SummaryWritten(summary))
     console.print(render(summary), highlight=False, markup=False, soft_wrap=True)
 
 

@@ -1,4 +1,5 @@
-"""The data types that cross layers: messages, tool calls, tool results, usage.
+"""The data types that cross layers: messages, tool calls, tool results (text for the model, typed data for
+everyone else), usage.
 
 Plain dataclasses, no behaviour beyond conversion to the OpenAI wire form.
 """
@@ -33,9 +34,55 @@ class ToolCall:
         return f"{self.name}({', '.join(parts)})"
 
 
+@dataclass(frozen=True)
+class TestCounts:
+    """What a test run reported."""
+
+    __test__ = False  # not a pytest test class
+
+    passed: int | None
+    """None (with ``failed``): the run printed no counts (it did not collect, or it crashed)."""
+    failed: int | None
+    failures: tuple[str, ...] = ()
+    """Ids of the failing tests the run named (``test_calc.py::test_add``), in order."""
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """A shell command a tool ran, and how it ended."""
+
+    command: str
+    exit_code: int | None
+    """As the shell reports it (a signal N is 128 + N); None: it timed out or the sandbox stopped it."""
+    tests: TestCounts | None = None
+    """Set when the command ran tests (``run_tests``, or a test runner through ``run_command``)."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A file a tool wrote."""
+
+    path: str
+    """As the call named it, relative to the workspace."""
+    before_hash: str | None
+    """SHA-256 of the bytes before; None: the file was created."""
+    after_hash: str
+    diff: str = ""
+    """A unified diff of the change (cut to a readable length)."""
+
+    @property
+    def changed(self) -> bool:
+        return self.before_hash != self.after_hash
+
+
+ToolData = CommandRun | FileChange
+"""The typed data a result may carry beside its text."""
+
+
 @dataclass
 class ToolResult:
-    """What a tool returned; failures are results too (``ok=False``), never exceptions."""
+    """What a tool returned; failures are results too (``ok=False``), never exceptions. ``output`` is what the
+    model reads; ``data`` is what the session knows for sure (sinks read it, never the text)."""
 
     call: ToolCall
     output: str
@@ -43,6 +90,7 @@ class ToolResult:
     seconds: float = 0.0
     approval: str = ""
     """``yes`` or ``no`` when the user was asked to approve the call (ask mode); empty otherwise."""
+    data: ToolData | None = None
 
 
 @dataclass

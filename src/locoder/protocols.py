@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from locoder.events import Event
 from locoder.messages import Message, ModelResponse
 
 
@@ -29,9 +30,9 @@ class Model(Protocol):
 
 
 class EventSink(Protocol):
-    """Receives one dict per agent event (step, result, error)."""
+    """Receives every event of a run (``locoder.events``: typed; ``event.to_dict()`` is its audit record)."""
 
-    def emit(self, event: dict[str, Any]) -> None: ...
+    def emit(self, event: Event) -> None: ...
 
 
 class Advice(Protocol):

@@ -2,8 +2,9 @@
 given to the model as a hint once it has evidence), and when a task ends it scores each step
 (``learn/rewards.py``), updates the policy, saves it and appends one reward event per step.
 
-It is an event sink: it learns the task from the ``task`` event, each step's calls and outcomes from the
-``step`` records and the end from the ``result`` event, so the loop only has to ask it for advice.
+It is an event sink: it learns the task from ``TaskStarted``, each step's calls and outcomes from ``Step`` (the
+tests a call ran from its typed ``CommandRun``) and the end from ``TaskFinished``, so the loop only has to ask
+it for advice. What arguments a suggestion gets depends on the tool's subject argument (``Tool.subject``).
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ import json
 import random
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from locoder.events import Event, Step, TaskFinished, TaskStarted
 from locoder.index.store import CodeIndex
 from locoder.learn import bandit
 from locoder.learn.arguments import PATH, fill_arguments
 from locoder.learn.rewards import StepOutcome, step_rewards
 from locoder.learn.store import append_event, load_state, locked, save_state
-from locoder.tools.tests import TEST_COMMAND, command_of, parse_test_counts
+from locoder.messages import CommandRun, ToolResult
+from locoder.tools import Tool
+from locoder.tools.guard import registered
 
 NOT_SUGGESTED = frozenset({"final_answer"})
 LOG_ERROR = re.compile(rb"\b(ERROR|Error|error|Exception|Traceback|FATAL|panic|FAILED)\b")
@@ -28,6 +33,22 @@ MIN_TRIES = 3
 """A suggestion becomes a hint to the model once its tool has been tried this often..."""
 MIN_EXPECTED = 0.5
 """...and is expected to earn at least this reward in the current context."""
+
+
+def arguments_for(tool: Tool | None, task: str, exists: Callable[[str], bool] = lambda path: False) -> dict:
+    """Arguments for suggesting ``tool`` on ``task``: its subject argument filled from the request, when that is
+    the only argument it needs (an edit needs more than the request says: none are filled)."""
+    if tool is None or not tool.subject or set(tool.parameters["required"]) - {tool.subject}:
+        return {}
+    return fill_arguments(tool.subject, task, exists, tool.defaults.get(tool.subject))
+
+
+def tests_of(result: ToolResult) -> tuple[int, int] | None:
+    """(passed, failed) when the call ran tests that reported counts."""
+    data = result.data
+    if not isinstance(data, CommandRun) or data.tests is None or data.tests.passed is None:
+        return None
+    return data.tests.passed, data.tests.failed or 0
 
 
 def earns_hint(tries: int, expected: float) -> bool:
@@ -82,14 +103,17 @@ def logs_have_errors(workspace: Path, tail_bytes: int = 65536, max_files: int = 
 
 class ToolAdvisor:
     """Suggests tools and learns from outcomes. State: ``<state_dir>/rl_state.json`` and ``rl_events.jsonl``.
-    ``descriptions`` (tool name -> what it does) give tools new to the state their prior."""
+    ``tools``: the session's tools (a name stands for the registered tool of that name); ``descriptions``
+    (tool name -> what it does) give tools new to the state their prior."""
 
-    def __init__(self, state_dir: Path, tools: list[str], workspace: Path, *, epsilon: float = 0.05,
+    def __init__(self, state_dir: Path, tools: Sequence[str | Tool], workspace: Path, *, epsilon: float = 0.05,
                  cooldowns: dict[str, float] | None = None, hint: bool = True, session: str = "",
                  seed: int | None = None, clock=time.time, notify=None,
                  descriptions: dict[str, str] | None = None) -> None:
         self.state_dir, self.workspace = state_dir, workspace
-        self.arms = [t for t in tools if t not in NOT_SUGGESTED]
+        self.tools = {t.name: t for t in (registered(t) if isinstance(t, str) else t for t in tools) if t is not None}
+        names = [t if isinstance(t, str) else t.name for t in tools]
+        self.arms = [t for t in names if t not in NOT_SUGGESTED]
         self.epsilon, self.hint, self.session, self.clock = epsilon, hint, session, clock
         self.notify = notify or (lambda message: None)
         self.cooldowns = {t: s for t, s in (cooldowns or {}).items() if s > 0}
@@ -126,11 +150,11 @@ class ToolAdvisor:
         cooling = bandit.on_cooldown(self.state, self.cooldowns, self.clock())
         try:
             tool, why = bandit.choose(self.state, x, self.rng, self.epsilon, frozenset(cooling))
-            arguments = fill_arguments(tool, self.task, lambda p: (self.workspace / p).is_file())
+            arguments = self._arguments(tool)
             if tool == self.last_tool and arguments == self.last_arguments:
                 # Never suggest the call just made: the model takes the hint and repeats itself.
                 tool, why = bandit.choose(self.state, x, self.rng, self.epsilon, frozenset(cooling) | {tool})
-                arguments = fill_arguments(tool, self.task, lambda p: (self.workspace / p).is_file())
+                arguments = self._arguments(tool)
         except ValueError:
             return None
         self.current = (x, tool)
@@ -145,37 +169,38 @@ class ToolAdvisor:
             bandit.trusted(self.state, tool, self.last_tool)
         return Suggestion(tool, why, arguments, expected, tries, hint=hint)
 
+    def _arguments(self, tool: str) -> dict:
+        return arguments_for(self.tools.get(tool), self.task, lambda p: (self.workspace / p).is_file())
+
     # -- sink -----------------------------------------------------------------------------------------------
-    def emit(self, event: dict) -> None:
-        kind = event.get("type")
-        if kind == "task":
-            self._reset(str(event.get("task", "")))
-        elif kind == "step" and self.task and not event.get("harness"):
+    def emit(self, event: Event) -> None:
+        if isinstance(event, TaskStarted):
+            self._reset(event.task)
+        elif isinstance(event, Step) and self.task and not event.harness:
             self._step(event)
-        elif kind == "result" and self.task:
-            self._finish(str(event.get("status", "")), str(event.get("answer", "")))
+        elif isinstance(event, TaskFinished) and self.task:
+            self._finish(event.result.status, str(event.result.answer))
             self._reset("")
 
-    def _step(self, record: dict) -> None:
+    def _step(self, step: Step) -> None:
         x, suggested = self.current or (bandit.featurize(self.context(), self.state.dim), "")
         self.current = None
-        thought = str(record.get("thought") or "")
-        for call, obs in zip(record.get("calls") or [], record.get("observations") or []):
-            tool = call["tool"]
+        thought = step.thought or ""
+        for observation in step.observations or []:
+            result = observation.result
+            tool, arguments = result.call.name, result.call.arguments
             if tool in NOT_SUGGESTED:
                 continue
-            said = f"{thought}\n{json.dumps(call.get('arguments') or {}, ensure_ascii=False)}"
-            command = command_of(tool, call.get("arguments") or {}, obs["output"])
-            tests = parse_test_counts(obs["output"]) if command and TEST_COMMAND.search(command) else None
+            said = f"{thought}\n{json.dumps(arguments, ensure_ascii=False)}"
             if tool in self.arms:
-                self.outcomes.append((StepOutcome(tool, obs["ok"], obs["output"], said, obs.get("approval", ""), tests),
-                                      x, suggested, self.last_tool))
-            if tool in self.cooldowns and obs["ok"]:
+                self.outcomes.append((StepOutcome(tool, result.ok, observation.shown, said, result.approval,
+                                                  tests_of(result)), x, suggested, self.last_tool))
+            if tool in self.cooldowns and result.ok:
                 with locked(self.state_path):
                     self._reload()
                     self.state.last_run[tool] = self.clock()
                     self._save()
-            self.last_tool, self.last_ok, self.last_arguments = tool, bool(obs["ok"]), call.get("arguments") or {}
+            self.last_tool, self.last_ok, self.last_arguments = tool, result.ok, arguments
 
     def _finish(self, status: str, answer: str) -> None:
         if not self.outcomes:

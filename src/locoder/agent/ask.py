@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from locoder.agent.loop import Agent, RunResult
+from locoder.events import ModelTurn, Step, TaskFinished, TaskStarted, Thinking, Warned
 from locoder.exceptions import LocoderError
 from locoder.index.store import CodeIndex
 from locoder.messages import Message, Usage
@@ -171,16 +172,16 @@ class AskWorkflow:
             listing = listing_answer(question, definitions_of(index, files)) if files else None
             pieces = [] if listing else gather(question, index, self.workspace)
         except (OSError, LocoderError, ValueError) as exc:
-            self.agent.emit({"type": "warning", "message": f"code index unavailable ({exc}); the agent looks itself"})
+            self.agent.emit(Warned(f"code index unavailable ({exc}); the agent looks itself"))
             return None
         finally:
             index.close()
         if not listing and not pieces:
             return None
-        self.agent.emit({"type": "task", "task": question, "workflow": "ask"})
+        self.agent.emit(TaskStarted(question, workflow="ask"))
         self.steps = 1
-        self.agent.emit({"type": "step", "step": 1, "phase": "retrieve", "harness": True,
-                         "retrieved": [p.cite() for p in pieces] or [f"index of {', '.join(files)}"]})
+        self.agent.emit(Step(1, "retrieve", harness=True,
+                             retrieved=[p.cite() for p in pieces] or [f"index of {', '.join(files)}"]))
         status, answer, stop = "submitted", listing or "", "answer"
         if not listing:
             try:
@@ -194,7 +195,7 @@ class AskWorkflow:
             setattr(used, name, getattr(used, name) - getattr(before, name))
         result = RunResult(status, answer, self.steps, used, time.monotonic() - start, stop)
         self.agent.messages += [Message("user", question), Message("assistant", answer)]
-        self.agent.emit({"type": "result", **asdict(result)})
+        self.agent.emit(TaskFinished(result))
         return result
 
     def _answer(self, question: str, pieces: list[Piece]) -> str:
@@ -204,13 +205,11 @@ class AskWorkflow:
                                     "Answer from this code in a few sentences. Quote the code that matters in backticks "
                                     "and cite its lines, like `return a + b` (calc.py:12).")]
         self.steps += 1
-        self.agent.emit({"type": "thinking", "step": self.steps, "transient": True})
+        self.agent.emit(Thinking(self.steps))
         response = self.agent.model.query(messages)
         self.agent.usage.add(response.usage)
-        self.agent.emit({"type": "step", "step": self.steps, "phase": "answer", "harness": True,
-                         "raw_output": response.content, "usage": asdict(response.usage),
-                         "model_seconds": round(response.seconds, 3),
-                         "prompt_chars": sum(len(m.content) for m in messages)})
+        self.agent.emit(Step(self.steps, "answer", harness=True,
+                             turn=ModelTurn(response, sum(len(m.content) for m in messages))))
         answer = response.content.strip()
         if not answer:
             raise LocoderError("the model gave an empty answer")

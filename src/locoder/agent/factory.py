@@ -19,6 +19,7 @@ from locoder.agent.router import TaskRouter
 from locoder.agent.summary import SessionSummary
 from locoder.audit import AuditLog
 from locoder.config import Settings
+from locoder.events import Event, SessionStarted, Warned
 from locoder.exceptions import ConfigError
 from locoder.knowledge import Knowledge
 from locoder.memory import recent_notes
@@ -180,6 +181,7 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     if settings.mode == "read-only" and resolve_runner(sandbox.policy) == "plain":
         raise ConfigError("read-only mode needs bubblewrap or Landlock to keep commands from writing "
                           "(apt install bubblewrap)")
+
     toolbox = GuardedToolBox(ToolBox(all_tools() if toolset == "all" else default_tools(), context),
                              tool_policy(settings, interactive=approver is not None), approver)
     schemas = [t.openai_schema() for t in toolbox.tools.values()]
@@ -199,35 +201,33 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         or context_window(settings, profile),
         max_tokens=settings.max_tokens,
     )
-    def emit(event: dict) -> None:
+    def emit(event: Event) -> None:
         agent.emit(event)
 
     recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
     summary = SessionSummary(settings.workspace_path, settings.state_path, audit.session_id)
     advisor = None
     if settings.rl:
-        advisor = ToolAdvisor(settings.state_path, toolbox.names(), settings.workspace_path,
+        advisor = ToolAdvisor(settings.state_path, list(toolbox.tools.values()), settings.workspace_path,
                               epsilon=settings.rl_epsilon, cooldowns=settings.cooldowns(), hint=settings.rl_hint,
                               session=audit.session_id,
                               descriptions={name: t.description for name, t in toolbox.tools.items()},
-                              notify=lambda message: emit({"type": "warning", "message": message}))
+                              notify=lambda message: emit(Warned(message)))
     gate = FinishGate(toolbox, settings.workspace_path)
     agent = Agent(model, gate, config, prompt, sinks=[audit, summary, gate, *recorder, *sinks],
                   task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor)
     agent.knowledge = knowledge
     agent.summary = summary
-    agent.emit({"type": "session", "locoder": __version__, "model": model.name, "tool_mode": config.tool_mode,
-                "context_window": config.context_window,
-                "server_facts": {"parameters": facts.parameters, "context": facts.context} if facts else None,
-                "profile": profile.family, "backend": backend_kind(settings),
-                "tools": toolbox.names(), "settings": settings.dump(), "system_prompt": prompt,
-                "sandbox": sandbox.describe(), "policy": {"mode": settings.mode,
-                                                          "approval": toolbox.policy.approval}})
+    agent.emit(SessionStarted(
+        locoder=__version__, model=model.name, tool_mode=config.tool_mode, context_window=config.context_window,
+        server_facts={"parameters": facts.parameters, "context": facts.context} if facts else None,
+        profile=profile.family, backend=backend_kind(settings), tools=toolbox.names(), settings=settings.dump(),
+        system_prompt=prompt, sandbox=sandbox.describe(),
+        policy={"mode": settings.mode, "approval": toolbox.policy.approval}))
     if advisor is not None and advisor.warning:
-        agent.emit({"type": "warning", "message": advisor.warning})
+        agent.emit(Warned(advisor.warning))
     if settings.untrusted:
-        agent.emit({"type": "warning", "kind": "untrusted_config", "ignored": sorted(settings.untrusted),
-                    "message": untrusted_message(settings)})
+        agent.emit(Warned(untrusted_message(settings), kind="untrusted_config", ignored=sorted(settings.untrusted)))
     # Scripted replies are written for the loop; the harnesses run with them only when asked for.
     workflow = "loop" if settings.workflow == "auto" and backend_kind(settings) == "scripted" else settings.workflow
     fix = FixConfig(attempts=settings.attempts, form=settings.repair_form)

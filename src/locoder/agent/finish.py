@@ -1,6 +1,7 @@
 """A task does not end as done while its tests fail: a wrapper around the tools that checks ``final_answer``.
 
-It watches the test runs of the current task (``run_tests``, and ``run_command`` with a test command). When
+It watches the test runs of the current task (the typed ``CommandRun`` of ``run_tests``, and of ``run_command``
+with a test command) and the files written (``FileChange``). When
 the model calls ``final_answer`` and the last run has failures that are new since the task's first run (or,
 for a fix, any failures), or files changed since the last run, the call is refused once with what is wrong.
 If the model calls ``final_answer`` again, it has said why: the task ends ``unverified`` (exit code 1), and
@@ -12,13 +13,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from locoder.events import Event, TaskStarted
 from locoder.exceptions import Submitted
-from locoder.messages import ToolCall, ToolResult
-from locoder.tools.tests import TEST_COMMAND, command_of, detect_test_command, parse_test_counts
+from locoder.messages import CommandRun, FileChange, ToolCall, ToolResult
+from locoder.tools.tests import detect_test_command
 
-FAILED_ID = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.M)
 FIXING = re.compile(r"\b(fix|bug|fail|failing|broken|error|wrong|incorrect)", re.I)
-CHANGING = frozenset({"write_file", "edit_file"})
 
 
 class FinishGate:
@@ -37,9 +37,9 @@ class FinishGate:
         self.changed_since_run = False
         self.warned = False
 
-    def emit(self, event: dict) -> None:
-        if event.get("type") == "task":
-            self._reset(str(event.get("task", "")))
+    def emit(self, event: Event) -> None:
+        if isinstance(event, TaskStarted):
+            self._reset(event.task)
 
     def execute(self, call: ToolCall) -> ToolResult:
         if call.name == "final_answer":
@@ -55,20 +55,19 @@ class FinishGate:
         return result
 
     def _watch(self, call: ToolCall, result: ToolResult) -> None:
-        if call.name in CHANGING and result.ok:
+        data = result.data
+        if isinstance(data, FileChange) and result.ok:
             self.changed_since_run = True
             return
-        command = command_of(call.name, call.arguments, result.output)
-        if command is None:
+        if not isinstance(data, CommandRun):
             return
-        if not TEST_COMMAND.search(command):
-            self.changed_since_run = self.changed_since_run or call.name == "run_command"
+        if data.tests is None:
+            self.changed_since_run = True  # a command may change files too
             return
-        passed, failed = parse_test_counts(result.output) or (None, None)
-        failing = set(FAILED_ID.findall(result.output))
+        failing = set(data.tests.failures)
         if self.first is None and not self.changed_since_run:
             self.first = failing
-        self.last = (passed, failed, failing)
+        self.last = (data.tests.passed, data.tests.failed, failing)
         self.changed_since_run = False
 
     def problem(self) -> str:

@@ -22,9 +22,19 @@ from pathlib import Path
 
 from locoder.agent.loop import Agent, RunResult
 from locoder.atomic import write_atomic
+from locoder.events import (
+    Attempt,
+    Localised,
+    ModelTurn,
+    Observation,
+    Step,
+    TaskFinished,
+    TaskStarted,
+    Thinking,
+)
 from locoder.exceptions import LocoderError
 from locoder.index.files import workspace_files
-from locoder.messages import Message, ToolCall, Usage
+from locoder.messages import CommandRun, Message, ToolCall, ToolResult, Usage
 from locoder.repair import forms, prompts
 from locoder.repair.examples import examples
 from locoder.repair.failures import (
@@ -51,6 +61,10 @@ TRACE_FILE = ".locoder-trace.json"
 """Where the traced test run writes what each test ran (in the workspace: commands can write only there)."""
 REPRO_TEST = "test_locoder_repro.py"
 BROKEN_TEST = ("NameError", "ImportError", "ModuleNotFoundError", "SyntaxError", "IndentationError", "fixture '")
+
+
+def _exit_code(result: ToolResult) -> int | None:
+    return result.data.exit_code if isinstance(result.data, CommandRun) else None
 
 
 @dataclass
@@ -100,27 +114,22 @@ class FixWorkflow:
         except ValueError:
             return str(self.harness)
 
-    def _tool(self, phase: str, name: str, **arguments) -> str:
+    def _tool(self, phase: str, name: str, **arguments) -> ToolResult:
         """Run one tool through the session's guarded toolbox and record it as a step."""
         self.steps += 1
         call = ToolCall(name, arguments)
         result = self.agent.toolbox.execute(call)
         shown = result.output if len(result.output) <= 4000 else result.output[:2600] + "\n...\n" + result.output[-1300:]
-        self.agent.emit({"type": "step", "step": self.steps, "phase": phase, "harness": True,
-                         "calls": [{"tool": name, "arguments": arguments}],
-                         "observations": [{"tool": name, "ok": result.ok, "output": shown,
-                                           "seconds": round(result.seconds, 3), "approval": result.approval}]})
-        return result.output
+        self.agent.emit(Step(self.steps, phase, harness=True, calls=[call], observations=[Observation(result, shown)]))
+        return result
 
     def _ask(self, phase: str, messages: list[Message], schema: dict | None, temperature: float) -> str:
         self.steps += 1
-        self.agent.emit({"type": "thinking", "step": self.steps, "transient": True})
+        self.agent.emit(Thinking(self.steps))
         response = self.agent.model.query(messages, schema=schema, temperature=temperature)
         self.agent.usage.add(response.usage)
-        self.agent.emit({"type": "step", "step": self.steps, "phase": phase, "harness": True,
-                         "thought": forms.thought_of(response.content)[:300], "raw_output": response.content,
-                         "prompt_chars": sum(len(m.content) for m in messages), "usage": asdict(response.usage),
-                         "model_seconds": round(response.seconds, 3), "temperature": temperature})
+        self.agent.emit(Step(self.steps, phase, harness=True, thought=forms.thought_of(response.content)[:300],
+                             turn=ModelTurn(response, sum(len(m.content) for m in messages)), temperature=temperature))
         return response.content
 
     def _pytest(self, phase: str, args: list[str] | str = "", trace: bool = False,
@@ -131,7 +140,7 @@ class FixWorkflow:
         if self.runner == "unittest":
             targets = " ".join(dotted_id(i) for i in ids) if ids else (args if isinstance(args, str) else "")
             output = self._tool(phase, "run_command",
-                                command=f"PYTHONDONTWRITEBYTECODE=1 {self.python} -m unittest -v {targets}".rstrip())
+                                command=f"PYTHONDONTWRITEBYTECODE=1 {self.python} -m unittest -v {targets}".rstrip()).output
             return parse_unittest(output, self.workspace), {}
         env = "PYTHONDONTWRITEBYTECODE=1"
         plugin = ""
@@ -141,9 +150,10 @@ class FixWorkflow:
             plugin = " -p locoder_trace"
         extra = node_args(ids) if ids else (args if isinstance(args, str) else "")
         extra = f"--doctest-modules {extra}" if doctest else extra
-        output = self._tool(phase, "run_command",
+        result = self._tool(phase, "run_command",
                             command=f"{env} {self.python} -m pytest{plugin} {PYTEST_ARGS}{self.ini} {extra}".rstrip())
-        if not self.ini and "[exit code 4]" in output and "unrecognized arguments" in output:
+        output = result.output
+        if not self.ini and _exit_code(result) == 4 and "unrecognized arguments" in output:
             # The project's addopts name a plugin its Python lacks (--cov without pytest-cov): run without them.
             self.ini = " -o addopts="
             return self._pytest(phase, args, trace, doctest)
@@ -151,8 +161,8 @@ class FixWorkflow:
 
     def _choose_runner(self) -> None:
         """pytest when the project's Python can import it (it runs unittest suites too), else unittest."""
-        output = self._tool("reproduce", "run_command", command=f"{self.python} -c 'import pytest'")
-        self.runner = "pytest" if "[exit code 0]" in output else "unittest"
+        result = self._tool("reproduce", "run_command", command=f"{self.python} -c 'import pytest'")
+        self.runner = "pytest" if _exit_code(result) == 0 else "unittest"
 
     def _install_plugin(self) -> None:
         source = (Path(__file__).parent.parent / "repair" / "trace_plugin.py").read_text(encoding="utf-8")
@@ -192,7 +202,7 @@ class FixWorkflow:
             harness = self._harness_path()
             output = self._tool("reproduce", "run_command",
                                 command=f"PYTHONDONTWRITEBYTECODE=1 LOCODER_TRACE_OUT={TRACE_FILE} {self.python} "
-                                        f"{harness}/locoder_trace.py {harness}/example.py")
+                                        f"{harness}/locoder_trace.py {harness}/example.py").output
             trace = self._read_trace()
             if (trace.get("tests") or [0, 0])[1]:
                 for key, (_, failed) in (trace.get("functions") or {}).items():
@@ -295,9 +305,9 @@ class FixWorkflow:
         if error:
             return f"That code was not saved: it does not parse ({error})."
         self._touched.setdefault(target.path, text)
-        output = self._tool("repair", "write_file", path=target.path, content=new)
-        if output.startswith("Error"):
-            return f"The change was not saved: {output}"
+        result = self._tool("repair", "write_file", path=target.path, content=new)
+        if not result.ok:
+            return f"The change was not saved: {result.output}"
         return ""
 
     def _restore(self) -> None:
@@ -330,7 +340,7 @@ class FixWorkflow:
     def run(self, task: str) -> RunResult | None:
         """Fix the task's fault; None when it cannot be reproduced (the caller hands the task to the loop)."""
         start, before = time.monotonic(), Usage(**asdict(self.agent.usage))
-        self.agent.emit({"type": "task", "task": task, "workflow": "fix"})
+        self.agent.emit(TaskStarted(task, workflow="fix"))
         status, answer = "failed", ""
         self.stop = "no_repair"
         try:
@@ -339,7 +349,7 @@ class FixWorkflow:
             if not repro.targets or not candidates:
                 self.handover = self._handover_text(repro, candidates)
                 return None
-            self.agent.emit({"type": "localised", "candidates": [c.describe() for c in candidates]})
+            self.agent.emit(Localised([c.describe() for c in candidates]))
             status, answer = self._repair(task, repro, candidates)
         except KeyboardInterrupt:
             status, answer, self.stop = "cancelled", "cancelled by the user", "cancelled"
@@ -358,9 +368,9 @@ class FixWorkflow:
             seen.add(key)
             text_before = (self.workspace / candidate.definition.path).read_text(encoding="utf-8")
             ok, thought = self.attempt(task, repro, candidate, temperature)
-            self.agent.emit({"type": "attempt", "number": number + 1, "of": self.config.attempts, "ok": ok,
-                             "function": f"{candidate.definition.path}:{candidate.definition.qualname}",
-                             "temperature": temperature, "form": self.config.form})
+            self.agent.emit(Attempt(number + 1, self.config.attempts, ok,
+                                    f"{candidate.definition.path}:{candidate.definition.qualname}", temperature,
+                                    self.config.form))
             if ok:
                 self._touched.clear()
                 self.stop = "answer"
@@ -391,5 +401,5 @@ class FixWorkflow:
         result = RunResult(status, answer, self.steps, used, time.monotonic() - start, self.stop)
         # Follow-up questions in the same session see what was done.
         self.agent.messages += [Message("user", task), Message("assistant", f"[{status}] {answer}")]
-        self.agent.emit({"type": "result", **asdict(result)})
+        self.agent.emit(TaskFinished(result))
         return result

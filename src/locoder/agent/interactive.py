@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
 
 from locoder.agent.loop import Agent
 from locoder.memory import append_note
+from locoder.tools import Tool
+from locoder.tools.guard import registered
 
 HELP = """Type a task and press Enter. Follow-up tasks continue the same conversation.
   /remember NOTE   save a note for this project
@@ -16,14 +19,15 @@ HELP = """Type a task and press Enter. Follow-up tasks continue the same convers
   Ctrl-C cancels the current step; Ctrl-D (or /exit) leaves."""
 
 
-def console_approver(console: Console):
-    """Ask the user before a change or a command: the exact command or diff, then y / n / a(lways)."""
+def console_approver(console: Console, tools: Mapping[str, Tool] | None = None):
+    """Ask the user before a change or a command: the exact command or diff, highlighted as the tool says it
+    reads (``Tool.syntax``), then y / n / a(lways). ``tools``: the session's (default: the registered ones)."""
     from rich.syntax import Syntax
 
     def approve(call, preview: str) -> str:
         console.print(f"[bold yellow]approve {call.name}?[/]")
-        lexer = "diff" if call.name in ("write_file", "edit_file") else ("python" if call.name == "run_python" else "bash")
-        console.print(Syntax(preview, lexer, word_wrap=True))
+        tool = tools.get(call.name) if tools is not None else registered(call.name)
+        console.print(Syntax(preview, tool.syntax if tool is not None else "text", word_wrap=True))
         while True:
             try:
                 answer = console.input("[bold]run it? [y]es / [n]o / [a]lways: [/]").strip().lower()

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable
 
 from locoder.config import Settings
+from locoder.events import Event, Progress, TaskFinished, TaskStarted, Warned
 from locoder.exceptions import LocoderError
 from locoder.knowledge import Knowledge
 
@@ -43,7 +44,7 @@ class TaskContext:
     local sources have nothing), and the repo map. Each part stays within its share
     (``memory_tokens``, ``docs_tokens``, ``repo_map_tokens``); a failing source is skipped with a warning."""
 
-    def __init__(self, settings: Settings, knowledge: Knowledge, emit: Callable[[dict], None],
+    def __init__(self, settings: Settings, knowledge: Knowledge, emit: Callable[[Event], None],
                  known: list[str] = ()) -> None:
         self.settings, self.knowledge, self.emit = settings, knowledge, emit
         self.known = {" ".join(k.split()).lower() for k in known}
@@ -51,11 +52,10 @@ class TaskContext:
 
     def _progress(self, label: str):
         """A ``progress(done, total)`` that shows a bar in the console (a transient event)."""
-        return lambda done, total: self.emit({"type": "progress", "transient": True, "label": label,
-                                              "done": done, "total": total})
+        return lambda done, total: self.emit(Progress(label, done, total))
 
     def _warn(self, what: str, exc: BaseException) -> None:
-        self.emit({"type": "warning", "message": f"no {what}: {exc}"})
+        self.emit(Warned(f"no {what}: {exc}"))
 
     def memories(self, task: str) -> str:
         s = self.settings
@@ -145,16 +145,15 @@ class TaskContext:
 class MemoryRecorder:
     """Remembers each task as the user asked it and each final answer (an event sink)."""
 
-    def __init__(self, knowledge: Knowledge, session: str, emit: Callable[[dict], None]) -> None:
+    def __init__(self, knowledge: Knowledge, session: str, emit: Callable[[Event], None]) -> None:
         self.knowledge, self.session, self.warn = knowledge, session, emit
 
-    def emit(self, event: dict) -> None:
-        kind = event.get("type")
+    def emit(self, event: Event) -> None:
         try:
-            if kind == "task" and event.get("task", "").strip():
-                self.knowledge.store.add(event["task"], "user", self.session)
-            elif kind == "result" and event.get("status") == "submitted" and str(event.get("answer", "")).strip():
-                self.knowledge.store.add(str(event["answer"]), "answer", self.session)
+            if isinstance(event, TaskStarted) and event.task.strip():
+                self.knowledge.store.add(event.task, "user", self.session)
+            elif isinstance(event, TaskFinished) and event.result.status == "submitted" and event.result.answer.strip():
+                self.knowledge.store.add(event.result.answer, "answer", self.session)
         except FAILURES as exc:
-            if kind != "warning":
-                self.warn({"type": "warning", "message": f"not remembered: {exc}"})
+            if not isinstance(event, Warned):
+                self.warn(Warned(f"not remembered: {exc}"))

@@ -9,12 +9,26 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from locoder.agent.context import compact, summarise
+from locoder.events import (
+    Error,
+    Event,
+    ModelTurn,
+    Observation,
+    RunResult,
+    Step,
+    Suggested,
+    TaskFinished,
+    TaskStarted,
+    Thinking,
+)
 from locoder.exceptions import FormatError, LimitsExceeded, LocoderError, StepInterrupt, Submitted, TaskFailed
-from locoder.messages import Message, ModelResponse, ToolCall, Usage
+from locoder.messages import Message, ModelResponse, ToolCall, ToolResult, Usage
 from locoder.models.parsing import action_schema, format_error, parse_tool_calls, split_thinking, thought_of
 from locoder.protocols import Advisor, EventSink, Model
 from locoder.tools import ToolBox
-from locoder.tools.guard import CHANGING, GuardedToolBox
+from locoder.tools.guard import GuardedToolBox
+
+__all__ = ["Agent", "AgentConfig", "RunResult"]
 
 
 @dataclass
@@ -28,21 +42,6 @@ class AgentConfig:
     tool_syntax: str = "json"  # the model family's own text format for tool calls (models/profiles.py)
     context_window: int = 8192
     max_tokens: int = 1024
-
-
-@dataclass
-class RunResult:
-    status: str  # submitted | unverified | failed | cancelled | error
-    answer: str
-    steps: int
-    usage: Usage
-    seconds: float
-    stop: str = ""
-    """Why it ended: answer, max_steps, repeated, unparseable, no_repair, cancelled, error..."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "submitted"
 
 
 class Agent:
@@ -67,7 +66,7 @@ class Agent:
         self.steps, self._format_failures, self._last_key, self._repeats = 0, 0, "", 0
         self._seen: dict[tuple[str, int], int] = {}
 
-    def emit(self, event: dict) -> None:
+    def emit(self, event: Event) -> None:
         """Every sink gets the event, even when one before it fails; the first failure is raised after."""
         failure = None
         for sink in self.sinks:
@@ -84,7 +83,7 @@ class Agent:
         extra = "\n\n".join(p for p in (evidence, self.task_context(task) if self.task_context else "") if p)
         self.messages.append(Message("user", f"{task}\n\n{extra}" if extra else task))
         if announce:
-            self.emit({"type": "task", "task": task, "context_chars": len(extra)})
+            self.emit(TaskStarted(task, context_chars=len(extra)))
         self._reset_task_state()
         start, usage_before = time.monotonic(), Usage(**asdict(self.usage))
         status, answer, stop = "failed", "", "failed"
@@ -108,16 +107,15 @@ class Agent:
             status, answer, stop = "error", str(exc), "error"
         except Exception as exc:  # a bug or a bad input must still end the run with its result on record
             status, answer, stop = "error", f"internal error: {type(exc).__name__}: {exc}"[:2000], "error"
-            self._emit_quietly({"type": "error", "step": self.steps, "error": type(exc).__name__,
-                                "message": str(exc)[:2000]})
+            self._emit_quietly(Error(type(exc).__name__, str(exc)[:2000], step=self.steps))
         used = Usage(**asdict(self.usage))
         for name in ("prompt_tokens", "completion_tokens", "cached_tokens"):
             setattr(used, name, getattr(used, name) - getattr(usage_before, name))
         result = RunResult(status, answer, self.steps, used, time.monotonic() - start, stop)
-        self._emit_quietly({"type": "result", **asdict(result)})
+        self._emit_quietly(TaskFinished(result))
         return result
 
-    def _emit_quietly(self, event: dict) -> None:
+    def _emit_quietly(self, event: Event) -> None:
         """Emit where a failing sink must not hide the outcome (the other sinks still got the event)."""
         try:
             self.emit(event)
@@ -128,77 +126,76 @@ class Agent:
         if self.steps >= self.config.max_steps:
             raise LimitsExceeded(reason=f"no final answer after {self.config.max_steps} steps (--max-steps)")
         self.steps += 1
-        record: dict = {"type": "step", "step": self.steps}
+        step = Step(self.steps)
         try:
-            self.execute(self.parse(self.query(record), record), record)
+            self.execute(self.parse(self.query(step), step), step)
         finally:
-            self.emit(record)
+            self.emit(step)
 
-    def query(self, record: dict) -> ModelResponse:
-        record["compacted"] = compact(self.messages, self.config.context_window - self.config.max_tokens)
+    def query(self, step: Step) -> ModelResponse:
+        step.compacted = compact(self.messages, self.config.context_window - self.config.max_tokens)
         mode, n = self.config.tool_mode, self.config.max_actions_per_turn
         advice = self.advisor.advise() if self.advisor is not None else None
         if advice is not None:
-            record["suggestion"] = advice.as_dict()
-            self.emit({"type": "suggestion", "step": self.steps, "transient": True, **advice.as_dict()})
+            step.suggestion = advice.as_dict()
+            self.emit(Suggested(self.steps, **advice.as_dict()))
             if advice.hint:
                 last = self.messages[-1]
                 self.messages[-1] = Message(last.role, f"{last.content}\n\n{advice.hint_text()}")
         schema = action_schema(self.schemas, n) if mode == "constrained" else None
-        self.emit({"type": "thinking", "step": self.steps, "transient": True})
+        self.emit(Thinking(self.steps))
         response = self.model.query(self.messages, schema=schema, tools=self.schemas if mode == "native" else None)
         self.usage.add(response.usage)
         content, thinking = split_thinking(response.content)
         native = [{"tool": c.name, "arguments": c.arguments} for c in response.tool_calls]
         self.messages.append(Message("assistant", content or json.dumps(native)))
-        record.update(prompt_messages=len(self.messages) - 1, prompt_chars=sum(len(m.content) for m in self.messages[:-1]),
-                      raw_output=response.content, reasoning=response.reasoning or thinking, native_calls=native,
-                      finish_reason=response.finish_reason, usage=asdict(response.usage),
-                      model_seconds=round(response.seconds, 3), first_token_seconds=response.first_token_seconds)
+        step.turn = ModelTurn(response, prompt_chars=sum(len(m.content) for m in self.messages[:-1]),
+                              prompt_messages=len(self.messages) - 1, reasoning=response.reasoning or thinking)
         return response
 
-    def parse(self, response: ModelResponse, record: dict) -> list[ToolCall]:
+    def parse(self, response: ModelResponse, step: Step) -> list[ToolCall]:
         try:
             if response.finish_reason == "length":
                 raise format_error("it was cut off at the token limit; keep the thought short, write large files in parts")
             calls = parse_tool_calls(response.content, response.tool_calls, self.param_names, self.config.tool_syntax)
         except FormatError as exc:
             self._format_failures += 1
-            record["format_error"] = exc.reason
+            step.format_error = exc.reason
             if self._format_failures > self.config.format_retries:
                 raise TaskFailed(reason=f"the model's output could not be used {self._format_failures} times in a row ({exc.reason})",
                                  stop="unparseable") from None
             raise
         self._format_failures = 0
-        record["thought"] = thought_of(response.content)
-        record["calls"] = [{"tool": c.name, "arguments": c.arguments} for c in calls]
+        step.thought = thought_of(response.content)
+        step.calls = calls
         return calls
 
-    def execute(self, calls: list[ToolCall], record: dict) -> None:
+    def execute(self, calls: list[ToolCall], step: Step) -> None:
         limit = self.config.max_actions_per_turn
-        observations, record["observations"] = [], []
+        observations, step.observations = [], []
         for call in calls[:limit]:
             note = self._repeat_note(call)
             result = self.toolbox.execute(call)
-            note = note or self._circling_note(call, result.output)
+            note = note or self._circling_note(result)
             tool = self.toolbox.tools.get(call.name)
             whole = tool is not None and tool.whole and result.ok
             text = result.output if whole else summarise(result.output, self.config.observation_summary_chars)
-            record["observations"].append({"tool": call.name, "ok": result.ok, "output": text,
-                                           "seconds": round(result.seconds, 3), "approval": result.approval})
+            step.observations.append(Observation(result, text))
             observations.append(f"Result of {call.render()}:\n{text}{note}")
         if len(calls) > limit:
             ignored = ", ".join(c.name for c in calls[limit:])
             observations.append(f"[Only {limit} tool call(s) per turn are run; not run: {ignored}]")
         self.messages.append(Message("tool", "\n\n".join(observations)))
 
-    def _circling_note(self, call: ToolCall, output: str) -> str:
+    def _circling_note(self, result: ToolResult) -> str:
         """The same calls going round with the same results (grep, list, read, grep, list, read...), nothing
         changed in between, stop the task as a repeat in a row does."""
-        if call.name in CHANGING:
+        call = result.call
+        tool = self.toolbox.tools.get(call.name)
+        if tool is not None and tool.changes:
             self._seen.clear()
             return ""
-        pair = (call.key(), hash(output))
+        pair = (call.key(), hash(result.output))
         seen = self._seen[pair] = self._seen.get(pair, 0) + 1
         if seen >= self.config.repeat_limit:
             raise TaskFailed(reason=f"the model is going round in circles: {call.render()} {seen} times with the "

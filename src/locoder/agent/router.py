@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from locoder.agent.ask import AskWorkflow
 from locoder.agent.fix import FixConfig, FixWorkflow
 from locoder.agent.loop import Agent, RunResult
+from locoder.events import Error, TaskFinished
 from locoder.messages import Usage
 from locoder.tools.tests import detect_test_command
 
@@ -88,8 +88,7 @@ class TaskRouter:
         except Exception as exc:  # noqa: BLE001 - turned into the records below
             result = RunResult("error", f"internal error: {type(exc).__name__}: {exc}"[:2000], 0, Usage(),
                                time.monotonic() - start, "error")
-            for event in ({"type": "error", "error": type(exc).__name__, "message": str(exc)[:2000]},
-                          {"type": "result", **asdict(result)}):
+            for event in (Error(type(exc).__name__, str(exc)[:2000]), TaskFinished(result)):
                 try:
                     self.agent.emit(event)
                 except Exception:  # noqa: BLE001, S110 - a failing sink must not hide the result from the others

@@ -1,7 +1,8 @@
 """The summary at the end of every session: what was asked, what was done (files changed with +/- lines,
 commands and their exit codes, tests passed and failed), tokens and time, and a few next steps.
 
-``SessionSummary`` is an event sink: it watches tasks, tool calls and results as they happen. In a git
+``SessionSummary`` is an event sink: it watches tasks, tool calls and results as they happen, reading the typed
+data of each result (``CommandRun``, ``FileChange``), never its text. In a git
 repository, file changes are measured against a snapshot of the working tree taken when the session began
 (``git stash create``: no ref, stash entry or file changes; the snapshot is an unreferenced commit), so edits made by commands count as well as the agent's own.
 """
@@ -17,11 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from locoder import gitsafe
+from locoder.events import Event, Step, TaskFinished, TaskStarted
 from locoder.index.files import NOISE_DIRS
-from locoder.tools.tests import TEST_COMMAND, command_of, parse_test_counts
+from locoder.messages import CommandRun, FileChange, ToolResult
 
-EXIT = re.compile(r"^\[(?:exit code (-?\d+)|timed out)")
-FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+::\S+)|^--- FAIL: (\S+)|^test (\S+) \.\.\. FAILED", re.M)
 TODO = re.compile(r"\b(TODO|FIXME|XXX)\b")
 
 
@@ -34,6 +34,8 @@ class Command:
 
 @dataclass
 class TestRun:
+    __test__ = False  # not a pytest test class
+
     command: str
     passed: int | None
     """None (with ``failed``): the run printed no counts (it did not collect, or it crashed)."""
@@ -86,36 +88,29 @@ class SessionSummary:
             self.untracked = set((_git(workspace, "ls-files", "--others", "--exclude-standard") or "").split("\n")) - {""}
 
     # -- watching --------------------------------------------------------------------------------------------
-    def emit(self, event: dict) -> None:
-        kind = event.get("type")
-        if kind == "task":
-            self.tasks.append({"task": event.get("task", ""), "status": "running", "answer": "", "stop": ""})
-        elif kind == "step":
-            for call, obs in zip(event.get("calls", []), event.get("observations", [])):
-                self._tool(call, obs)
-        elif kind == "result":
+    def emit(self, event: Event) -> None:
+        if isinstance(event, TaskStarted):
+            self.tasks.append({"task": event.task, "status": "running", "answer": "", "stop": ""})
+        elif isinstance(event, Step):
+            for result in event.results:
+                self._tool(result)
+        elif isinstance(event, TaskFinished):
+            result = event.result
             if self.tasks:
-                self.tasks[-1].update(status=event.get("status", ""), answer=str(event.get("answer", ""))[:300],
-                                      stop=str(event.get("stop", "")))
-            usage = event.get("usage") or {}
-            self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
-            self.completion_tokens += int(usage.get("completion_tokens") or 0)
+                self.tasks[-1].update(status=result.status, answer=str(result.answer)[:300], stop=result.stop)
+            self.prompt_tokens += result.usage.prompt_tokens
+            self.completion_tokens += result.usage.completion_tokens
 
-    def _tool(self, call: dict, obs: dict) -> None:
-        name, args, output = call.get("tool"), call.get("arguments") or {}, obs.get("output", "")
-        if name in ("write_file", "edit_file") and obs.get("ok") and args.get("path") not in self.touched:
-            self.touched.append(str(args.get("path")))
-        command = command_of(str(name), args, output)
-        if command is None:
+    def _tool(self, result: ToolResult) -> None:
+        data = result.data
+        if isinstance(data, FileChange) and result.ok and data.path not in self.touched:
+            self.touched.append(data.path)
+        if not isinstance(data, CommandRun):
             return
-        second = output.split("\n", 2)[1] if output.count("\n") >= 1 else ""
-        m = EXIT.match(second)
-        code = int(m.group(1)) if m and m.group(1) is not None else None
-        self.commands.append(Command(command, code))
-        if TEST_COMMAND.search(command):
-            counts = parse_test_counts(output) or (None, None)
-            failures = [next(g for g in f if g) for f in FAILED_TEST.findall(output)]
-            self.tests.append(TestRun(command, counts[0], counts[1], failures[:10], code))
+        self.commands.append(Command(data.command, data.exit_code))
+        if data.tests is not None:
+            tests = data.tests
+            self.tests.append(TestRun(data.command, tests.passed, tests.failed, list(tests.failures[:10]), data.exit_code))
 
     # -- summing up ------------------------------------------------------------------------------------------
     def changed_files(self) -> list[dict]:

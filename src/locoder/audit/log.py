@@ -10,12 +10,19 @@ import stat
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from locoder.regular_files import open_append
 
 SCHEMA_VERSION = 1
+
+
+class Record(Protocol):
+    """A typed event (``locoder.events``): its ``to_dict()`` is the record written."""
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class AuditLog:
@@ -56,10 +63,13 @@ class AuditLog:
             pass
         return line
 
-    def emit(self, event: dict[str, Any]) -> None:
-        if self.failed or event.get("transient"):
+    def emit(self, event: Record | Mapping[str, Any]) -> None:
+        """Append the event's record (a typed event's ``to_dict()``, or a record as it is); transient
+        events are not written."""
+        record = dict(event) if isinstance(event, Mapping) else event.to_dict()
+        if self.failed or record.get("transient"):
             return
-        line = self._line(event)
+        line = self._line(record)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = open_append(self.path)  # a FIFO planted in its place is refused, not waited on

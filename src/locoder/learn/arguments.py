@@ -1,5 +1,6 @@
-"""Reasonable arguments for a suggested tool, taken from the request: the pattern for grep, the query for
-the search tools, the file for the file tools. Pure functions of the text (and of which files exist)."""
+"""Reasonable arguments for a suggested tool, taken from the request, by the kind of its subject argument (the
+tool says which argument that is): a pattern to grep for, a query for the search tools, the file for the file
+tools. Pure functions of the text (and of which files exist)."""
 
 from __future__ import annotations
 
@@ -52,23 +53,26 @@ def mentioned_path(task: str, exists: Callable[[str], bool]) -> str:
     return ""
 
 
-def fill_arguments(tool: str, task: str, exists: Callable[[str], bool] = lambda path: False) -> dict:
-    """Arguments for ``tool`` drawn from the request; empty when there is nothing sensible to fill."""
-    if tool == "grep":
+RECORDS = (".log", ".txt", ".jsonl")
+"""Files a path that defaults to a folder of records (``context``'s ``logs``) may name instead."""
+
+
+def fill_arguments(subject: str, task: str, exists: Callable[[str], bool] = lambda path: False,
+                   default: object = None) -> dict:
+    """Arguments for a tool whose subject argument is ``subject`` (``default``: that argument's default; None
+    when it is required), drawn from the request; empty when there is nothing sensible to fill."""
+    if subject == "pattern":
         pattern = grep_pattern(task)
         return {"pattern": pattern} if pattern else {}
-    if tool in ("search_code", "vretr", "docs_lookup", "recall"):
+    if subject == "query":
         return {"query": search_query(task)}
-    if tool == "intel":
-        return {"question": task.strip()[:300]}
-    if tool == "plan":
-        return {"task": task.strip()[:300]}
-    if tool in ("read_file", "code_outline"):
-        path = mentioned_path(task, exists)
+    if subject in ("question", "task"):
+        return {subject: task.strip()[:300]}
+    if subject != "path":
+        return {}
+    if default == ".":
+        return {"path": "."}  # a folder tool starts from the top
+    path = mentioned_path(task, exists)
+    if default is None:
         return {"path": path} if path else {}
-    if tool == "context":
-        path = mentioned_path(task, exists)
-        return {"path": path} if path.endswith((".log", ".txt", ".jsonl")) else {}
-    if tool in ("tree", "list_files"):
-        return {"path": "."}
-    return {}
+    return {"path": path} if path.endswith(RECORDS) else {}

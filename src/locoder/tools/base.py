@@ -1,6 +1,8 @@
-"""A tool is a typed function with a docstring; its JSON schema is derived here, in one place.
+"""A tool is a typed function with a docstring; its JSON schema is derived here, in one place. The tool also
+says what it does to the world (its effects) and which argument names its subject, so the guard, the loop,
+the summary and the REPL ask the tool instead of keeping lists of tool names.
 
-    @tool
+    @tool(effects="read", subject="path")
     def read_file(ctx: ToolContext, path: str, start_line: int = 1) -> str:
         '''Read a file.
 
@@ -8,10 +10,14 @@
             path: File path relative to the workspace.
             start_line: First line to show (1-based).
         '''
+
+A tool returns its text for the model, or a ``ToolOutput`` with typed data beside it (``CommandRun``,
+``FileChange``), which sinks read instead of the text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import re
@@ -24,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from locoder.exceptions import StepInterrupt, ToolError
-from locoder.messages import ToolCall, ToolResult
+from locoder.messages import ToolCall, ToolData, ToolResult
 from locoder.safety.secrets import redact
 from locoder.sandbox import CommandResult, Sandbox, run_command
 from locoder.tools.paths import PROTECTED
@@ -104,16 +110,50 @@ def _indent(block: str) -> int:
     return 0
 
 
+EFFECTS = frozenset({"read", "write", "run", "network"})
+"""What a call may do: ``read`` (look at the workspace or locoder's own knowledge; building the code index or
+saving a memory counts as reading: no workspace file changes), ``write`` (change files of the workspace),
+``run`` (run a command or code the model wrote), ``network`` (reach the network)."""
+UNKNOWN = EFFECTS
+"""The effects of a tool that does not declare them (one defined elsewhere, e.g. by an MCP server): all of
+them, so it is asked about, refused in read-only mode and never taken for a read."""
+
+
+@dataclass(frozen=True)
+class ToolOutput:
+    """What a tool function may return instead of plain text: the text and typed data beside it."""
+
+    text: str
+    data: ToolData | None = None
+
+
 @dataclass
 class Tool:
     name: str
     description: str
     parameters: dict[str, Any]
-    func: Callable[..., str]
+    func: Callable[..., str | ToolOutput]
     types: dict[str, type] = field(default_factory=dict)
     whole: bool = False
     """The tool bounds its own output and it must reach the model whole (read_file's short files), so the
     loop does not cut it to its head and tail."""
+    effects: frozenset[str] = UNKNOWN
+    subject: str = ""
+    """The argument naming what a call acts on (``path``, ``command``, ``code``, ``query``...): policy rules
+    match it, an "always" answer of a ``command`` tool is kept per command, and the bandit fills it from the
+    request. A ``command`` subject is a shell command line; any ``path`` argument is checked for secret files."""
+    preview: Callable[[Path, dict[str, Any]], str] | None = None
+    """``preview(workspace, arguments)``: what the user approves before the call runs (the diff of a file
+    change, the command line); None: the call as written. May raise ``ToolError`` (the change would fail)."""
+    syntax: str = "text"
+    """How the preview reads, for highlighting: ``diff``, ``bash``, ``python`` or ``text``."""
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """The default of each optional argument (the schema leaves them out: the model need not see them)."""
+
+    @property
+    def changes(self) -> bool:
+        """Whether a call may change the workspace (write files, or run what the model wrote)."""
+        return bool(self.effects & {"write", "run"})
 
     def openai_schema(self) -> dict[str, Any]:
         return {
@@ -153,20 +193,28 @@ def _convert(tool_name: str, key: str, value: Any, kind: type) -> Any:
     return value
 
 
-def tool(func: Callable[..., str] | None = None, *, whole: bool = False) -> Any:
-    """Turn a function whose first parameter is the ``ToolContext`` into a ``Tool`` (``@tool`` or
-    ``@tool(whole=True)``)."""
+def tool(func: Callable[..., str | ToolOutput] | None = None, *, whole: bool = False,
+         effects: str | Iterable[str] | None = None, subject: str = "",
+         preview: Callable[[Path, dict[str, Any]], str] | None = None, syntax: str = "text") -> Any:
+    """Turn a function whose first parameter is the ``ToolContext`` into a ``Tool`` (``@tool``, or with its
+    description: ``@tool(effects="write", subject="path")``; see ``Tool`` for each field). A tool that
+    declares no effects gets all of them (``UNKNOWN``)."""
+    kinds = UNKNOWN if effects is None else frozenset([effects] if isinstance(effects, str) else effects)
+    if not kinds or kinds - EFFECTS:
+        raise ValueError(f"a tool's effects are some of {sorted(EFFECTS)}, not {sorted(kinds)}")
+    meta = {"whole": whole, "effects": kinds, "subject": subject, "preview": preview, "syntax": syntax}
     if func is None:
-        return lambda f: _make_tool(f, whole)
-    return _make_tool(func, whole)
+        return lambda f: _make_tool(f, meta)
+    return _make_tool(func, meta)
 
 
-def _make_tool(func: Callable[..., str], whole: bool) -> Tool:
+def _make_tool(func: Callable[..., str | ToolOutput], meta: dict[str, Any]) -> Tool:
     hints = typing.get_type_hints(func)
     description, arg_help = _doc_args(inspect.getdoc(func) or "")
     properties: dict[str, Any] = {}
     required: list[str] = []
     kinds: dict[str, type] = {}
+    defaults: dict[str, Any] = {}
     for param in list(inspect.signature(func).parameters.values())[1:]:
         schema, nullable = _json_type(hints[param.name])
         if param.name in arg_help:
@@ -174,10 +222,14 @@ def _make_tool(func: Callable[..., str], whole: bool) -> Tool:
         properties[param.name] = schema
         base = hints[param.name]
         kinds[param.name] = next((a for a in typing.get_args(base) if a is not type(None)), base)
-        if param.default is inspect.Parameter.empty and not nullable:
+        if param.default is not inspect.Parameter.empty:
+            defaults[param.name] = param.default
+        elif not nullable:
             required.append(param.name)
+    if meta["subject"] and meta["subject"] not in properties:
+        raise ValueError(f"{func.__name__}: its subject {meta['subject']!r} is not one of its arguments")
     parameters = {"type": "object", "properties": properties, "required": required}
-    return Tool(func.__name__, description, parameters, func, kinds, whole)
+    return Tool(func.__name__, description, parameters, func, kinds, defaults=defaults, **meta)
 
 
 class ToolBox:
@@ -201,8 +253,11 @@ class ToolBox:
             return ToolResult(
                 call, f"Error: unknown tool '{call.name}'. Available tools: {', '.join(self.tools)}.", ok=False
             )
+        data = None
         try:
             output = tool_.func(self.context, **tool_.coerce(call.arguments))
+            if isinstance(output, ToolOutput):
+                output, data = output.text, output.data
             ok = True
         except StepInterrupt:
             raise
@@ -210,4 +265,13 @@ class ToolBox:
             output, ok = f"Error: {exc}", False
         except Exception as exc:  # a tool bug must not end the session; the model sees it
             output, ok = f"Error: {call.name} failed: {type(exc).__name__}: {exc}", False
-        return ToolResult(call, redact(output, self._secrets), ok=ok, seconds=time.monotonic() - start)
+        return ToolResult(call, redact(output, self._secrets), ok=ok, seconds=time.monotonic() - start,
+                          data=self._redacted(data))
+
+    def _redacted(self, data: ToolData | None) -> ToolData | None:
+        """The data with secrets redacted from its text (a command line, a diff), as the output is."""
+        if data is None:
+            return None
+        text = {f.name: redact(getattr(data, f.name), self._secrets) for f in dataclasses.fields(data)
+                if isinstance(getattr(data, f.name), str) and not f.name.endswith("_hash")}
+        return dataclasses.replace(data, **text)

@@ -13,7 +13,7 @@ from locoder.tools.base import ToolContext, tool
 from locoder.tools.paths import check_readable
 
 
-@tool
+@tool(effects="read", subject="query")
 def search_code(ctx: ToolContext, query: str, max_results: int = 8) -> str:
     """Find the functions, classes and lines of code that best match a description or some words;
     prints file:lines, the kind and name of each hit, and its signature.
@@ -40,7 +40,7 @@ def search_code(ctx: ToolContext, query: str, max_results: int = 8) -> str:
     return commands.render(result)
 
 
-@tool
+@tool(effects="read", subject="path")
 def code_outline(ctx: ToolContext, path: str) -> str:
     """Show the outline of a source file: its imports, definitions with line ranges and signatures,
     and which other files use it. Cheaper than reading the whole file.
@@ -59,7 +59,7 @@ def code_outline(ctx: ToolContext, path: str) -> str:
     return commands.render(result)
 
 
-@tool
+@tool(effects="read", subject="query")
 def vretr(ctx: ToolContext, query: str, max_results: int = 8) -> str:
     """Find code by meaning alone (embeddings), for questions whose words differ from the code's names.
     Needs the embeddings (the emb_index tool); search_code is the usual first choice.
@@ -86,7 +86,7 @@ def vretr(ctx: ToolContext, query: str, max_results: int = 8) -> str:
                             "hits": [h.as_dict() for h in hits]})
 
 
-@tool
+@tool(effects="read", subject="path")
 def tree(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
     """Show the repository's files as a tree (the files git tracks, or those .gitignore allows).
 
@@ -103,7 +103,7 @@ def tree(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
     return commands.render(commands.do_tree(ctx.workspace, rel, max(1, min(max_depth, 8))))
 
 
-@tool
+@tool(effects="read")
 def index(ctx: ToolContext) -> str:
     """Build or bring up to date the code index that search_code and code_outline read (changed files
     only). They update it themselves; call this after many files changed to see the counts."""
@@ -112,7 +112,7 @@ def index(ctx: ToolContext) -> str:
     return commands.render(commands.do_index(ctx.workspace))
 
 
-@tool
+@tool(effects="read")
 def emb_index(ctx: ToolContext) -> str:
     """Compute the embeddings of the code index (slow the first time: minutes on a large repository),
     so that search_code also ranks by meaning and vretr works."""

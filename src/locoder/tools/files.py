@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 from locoder.exceptions import ToolError
 from locoder.index.files import NOISE_DIRS
-from locoder.tools.base import ToolContext, tool
+from locoder.messages import FileChange
+from locoder.tools.base import ToolContext, ToolOutput, tool
 from locoder.tools.edit import apply_edit, refuse_broken, unified_diff
-from locoder.tools.paths import check_readable, check_writable, display, read_beneath, write_beneath
+from locoder.tools.paths import (
+    check_readable,
+    check_writable,
+    display,
+    read_beneath,
+    resolve_in_workspace,
+    write_beneath,
+)
 
 # Folders no listing or search needs to show the model.
 SKIP_DIRS = NOISE_DIRS
@@ -45,7 +55,29 @@ def _encode(text: str, encoding: str, shown: str) -> bytes:
                         "out or write them as escapes") from None
 
 
-@tool
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _current(workspace: Path, path: str) -> str:
+    """The file's text as the approval preview shows it ("" for a new file)."""
+    target = resolve_in_workspace(workspace, path)
+    return target.read_text(encoding="utf-8", errors="replace") if target.is_file() else ""
+
+
+def _preview_write(workspace: Path, args: dict[str, Any]) -> str:
+    path = str(args.get("path", ""))
+    return unified_diff(_current(workspace, path), str(args.get("content", "")), path, max_lines=80) or "(no change)"
+
+
+def _preview_edit(workspace: Path, args: dict[str, Any]) -> str:
+    path = str(args.get("path", ""))
+    before = _current(workspace, path)
+    after = apply_edit(before, str(args.get("search", "")), str(args.get("replace", "")))
+    return unified_diff(before, after, path, max_lines=80) or "(no change)"
+
+
+@tool(effects="read", subject="path")
 def list_files(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
     """List files and folders under a folder of the workspace.
 
@@ -73,7 +105,7 @@ def list_files(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
     return "\n".join(shown) + more
 
 
-@tool(whole=True)
+@tool(whole=True, effects="read", subject="path")
 def read_file(ctx: ToolContext, path: str, start_line: int = 1, end_line: int | None = None) -> str:
     """Read a text file, with line numbers. Files up to 200 lines are shown whole; for longer ones, at most
     200 lines from start_line.
@@ -113,8 +145,8 @@ def _clip(line: str, limit: int = MAX_LINE_CHARS) -> str:
     return line if len(line) <= limit else f"{line[:limit]} ... [{len(line) - limit} more characters]"
 
 
-@tool
-def write_file(ctx: ToolContext, path: str, content: str) -> str:
+@tool(effects="write", subject="path", preview=_preview_write, syntax="diff")
+def write_file(ctx: ToolContext, path: str, content: str) -> ToolOutput:
     """Create a file, or replace its whole content.
 
     Args:
@@ -128,15 +160,17 @@ def write_file(ctx: ToolContext, path: str, content: str) -> str:
     data = _encode(content, encoding, path)
     refuse_broken(path, before, content)
     write_beneath(ctx.workspace, target, path, data)
+    diff = unified_diff(before or "", content, path)
+    change = FileChange(path, None if before is None else _hash(before.encode(encoding)), _hash(data), diff)
     if before is None:
-        return f"created {path} ({len(content.splitlines())} lines)"
+        return ToolOutput(f"created {path} ({len(content.splitlines())} lines)", change)
     if before == content:
-        return f"{path} already had this content; nothing changed"
-    return f"overwrote {path}:\n{unified_diff(before, content, path)}"
+        return ToolOutput(f"{path} already had this content; nothing changed", change)
+    return ToolOutput(f"overwrote {path}:\n{diff}", change)
 
 
-@tool
-def edit_file(ctx: ToolContext, path: str, search: str, replace: str) -> str:
+@tool(effects="write", subject="path", preview=_preview_edit, syntax="diff")
+def edit_file(ctx: ToolContext, path: str, search: str, replace: str) -> ToolOutput:
     """Replace one exact block of lines in a file with new lines. Copy the search block exactly from
     the file (read it first); it must occur once.
 
@@ -149,8 +183,10 @@ def edit_file(ctx: ToolContext, path: str, search: str, replace: str) -> str:
     before, encoding = _load(ctx, target, path)
     after = apply_edit(before, search, replace)
     if after == before:
-        return f"{path}: the replacement is identical; nothing changed"
+        same = _hash(before.encode(encoding))
+        return ToolOutput(f"{path}: the replacement is identical; nothing changed", FileChange(path, same, same))
     data = _encode(after, encoding, path)
     refuse_broken(path, before, after)
     write_beneath(ctx.workspace, target, path, data)
-    return f"edited {path}:\n{unified_diff(before, after, path)}"
+    diff = unified_diff(before, after, path)
+    return ToolOutput(f"edited {path}:\n{diff}", FileChange(path, _hash(before.encode(encoding)), _hash(data), diff))

@@ -16,23 +16,36 @@ from typing import Any
 from locoder.exceptions import ToolError
 from locoder.messages import ToolCall, ToolResult
 from locoder.safety import commands
-from locoder.tools.base import ToolBox
-from locoder.tools.edit import apply_edit, unified_diff
-from locoder.tools.paths import SECRET_FILES, is_secret_file, resolve_in_workspace, secret_refusal
+from locoder.tools.base import Tool, ToolBox
+from locoder.tools.paths import SECRET_FILES, is_secret_file, secret_refusal
 
 __all__ = ["SECRET_FILES", "GuardedToolBox", "Rule", "ToolPolicy", "is_secret_file", "preview"]
-
-CHANGING = {"write_file", "edit_file", "run_command", "run_python", "install_package", "download_file"}
-PATH_TOOLS = {"read_file", "write_file", "edit_file", "download_file"}
-"""Tools whose subject is a path (any tool with a ``path`` argument is checked for secret files as well)."""
 
 Approver = Callable[[ToolCall, str], str]
 """approver(call, preview) -> "yes" | "no" | "always"."""
 
 
+def registered(name: str) -> Tool | None:
+    """The tool of locoder's own belt with this name (for callers that hold a call but not its tool)."""
+    from locoder.tools import all_tools
+
+    return next((t for t in all_tools() if t.name == name), None)
+
+
+def _subject(call: ToolCall, tool: Tool | None) -> str:
+    """The value of the call's subject argument (empty when the tool names none)."""
+    return str(call.arguments.get(tool.subject) or "") if tool is not None and tool.subject else ""
+
+
+def _shell(tool: Tool | None) -> bool:
+    """Whether the tool's subject is a shell command line (rules then look at each simple command in it)."""
+    return tool is not None and tool.subject == "command"
+
+
 @dataclass(frozen=True)
 class Rule:
-    """``tool:pattern``: a glob (or ``re:REGEX``) matched against the call's command, path or code."""
+    """``tool:pattern``: a glob (or ``re:REGEX``) matched against the call's subject (its command, path,
+    code...: the argument the tool names as its subject)."""
 
     tool: str
     pattern: str
@@ -46,13 +59,15 @@ class Rule:
             re.compile(pattern[3:])
         return cls(tool.strip(), pattern.strip() or "*")
 
-    def matches(self, call: ToolCall) -> bool:
+    def matches(self, call: ToolCall, tool: Tool | None = None) -> bool:
         """For a deny rule. A command matches when the raw line, or any simple command in it (parsed, made
-        plain: ``cd . && /bin/rm -r -f x`` holds ``rm -rf x``), matches."""
+        plain: ``cd . && /bin/rm -r -f x`` holds ``rm -rf x``), matches. ``tool``: the call's tool (default:
+        the registered one of that name)."""
         if self.tool not in ("*", call.name):
             return False
-        subject = _subject(call)
-        if call.name == "run_command":
+        tool = tool if tool is not None else registered(call.name)
+        subject = _subject(call, tool)
+        if _shell(tool):
             return commands.any_command_matches(subject, self.matches_text)
         return self.matches_text(subject)
 
@@ -62,21 +77,17 @@ class Rule:
         return fnmatch.fnmatchcase(subject, self.pattern)
 
 
-def allowed(rules: tuple[Rule, ...], call: ToolCall) -> bool:
+def allowed(rules: tuple[Rule, ...], call: ToolCall, tool: Tool | None = None) -> bool:
     """Whether allow ``rules`` let ``call`` run without asking: for a command, every simple command in it must
     be matched (``pytest*`` does not allow ``pytest; rm -rf ~``)."""
     mine = [rule for rule in rules if rule.tool in ("*", call.name)]
     if not mine:
         return False
-    subject = _subject(call)
-    if call.name == "run_command":
+    tool = tool if tool is not None else registered(call.name)
+    subject = _subject(call, tool)
+    if _shell(tool):
         return commands.every_command_matches(subject, lambda s: any(rule.matches_text(s) for rule in mine))
     return any(rule.matches_text(subject) for rule in mine)
-
-
-def _subject(call: ToolCall) -> str:
-    args = call.arguments
-    return str(args.get("command") or args.get("path") or args.get("code") or args.get("name") or args.get("url") or "")
 
 
 @dataclass
@@ -123,52 +134,49 @@ class GuardedToolBox:
 
     def check(self, call: ToolCall) -> str | None:
         """Why the call may not run, or None."""
+        tool = self.inner.tools.get(call.name)
+        if tool is None:
+            return None  # the inner box answers with the tools there are
         path = str(call.arguments.get("path") or "")
-        if self.policy.protect_secret_files and path and (call.name in PATH_TOOLS or "path" in call.arguments):
+        if self.policy.protect_secret_files and path:
             # By the name given and by what it resolves to: a link to .env is .env.
             refusal = secret_refusal(self.inner.context.workspace, path)
             if refusal:
                 return refusal
         for rule in self.policy.deny:
-            if rule.matches(call):
-                return f"the project's policy denies {call.name} on {_subject(call)!r} (rule {rule.tool}:{rule.pattern})"
-        if call.name not in CHANGING:
+            if rule.matches(call, tool):
+                return f"the project's policy denies {call.name} on {_subject(call, tool)!r} (rule {rule.tool}:{rule.pattern})"
+        if not tool.changes:
             return None
-        if self.policy.mode == "read-only" and call.name != "run_command" and call.name != "run_python":
+        if self.policy.mode == "read-only" and "write" in tool.effects:
+            # Commands and code may run: the sandbox keeps them from writing.
             return f"this session is read-only; {call.name} would change the workspace"
-        if allowed(self.policy.allow, call) or self._key(call) in self.always:
+        if allowed(self.policy.allow, call, tool) or self._key(call, tool) in self.always:
             return None
         if self.policy.approval == "auto":
             return None
         if self.policy.approval == "never" or self.approver is None:
             return f"{call.name} needs the user's approval, and approval is set to never"
-        answer = self.approver(call, preview(call, self.inner.context.workspace))
+        answer = self.approver(call, preview(call, self.inner.context.workspace, tool))
         self._asked = answer
         if answer == "always":
-            self.always.add(self._key(call))
+            self.always.add(self._key(call, tool))
             return None
         return None if answer == "yes" else "the user declined this action; do something else or ask what they want"
 
     @staticmethod
-    def _key(call: ToolCall) -> str:
+    def _key(call: ToolCall, tool: Tool) -> str:
         # "always" is remembered per command for commands, per tool for everything else.
-        return f"{call.name}:{call.arguments.get('command', '')}" if call.name == "run_command" else call.name
+        return f"{call.name}:{_subject(call, tool)}" if _shell(tool) else call.name
 
 
-def preview(call: ToolCall, workspace: Any) -> str:
-    """What the user is asked to approve: the exact command, or the diff a file change would make."""
-    args = call.arguments
+def preview(call: ToolCall, workspace: Any, tool: Tool | None = None) -> str:
+    """What the user is asked to approve: the tool's own preview (the exact command, the code, the diff a file
+    change would make), or the call as written."""
+    tool = tool if tool is not None else registered(call.name)
+    if tool is None or tool.preview is None:
+        return call.render(max_value=200)
     try:
-        if call.name in ("write_file", "edit_file"):
-            target = resolve_in_workspace(workspace, str(args.get("path", "")))
-            before = target.read_text(encoding="utf-8", errors="replace") if target.is_file() else ""
-            after = str(args.get("content", "")) if call.name == "write_file" else apply_edit(
-                before, str(args.get("search", "")), str(args.get("replace", "")))
-            return unified_diff(before, after, str(args.get("path")), max_lines=80) or "(no change)"
+        return tool.preview(workspace, call.arguments)
     except ToolError as exc:
         return f"(the change would fail: {exc})"
-    if call.name == "run_command":
-        return f"$ {args.get('command', '')}"
-    if call.name == "run_python":
-        return str(args.get("code", ""))
-    return call.render(max_value=200)

@@ -13,7 +13,7 @@ def _knowledge(ctx: ToolContext):
     return ctx.knowledge
 
 
-@tool
+@tool(effects="read", subject="note")
 def remember(ctx: ToolContext, note: str) -> str:
     """Save a fact worth knowing in later sessions (how to run the tests, a convention, a decision).
 
@@ -27,7 +27,7 @@ def remember(ctx: ToolContext, note: str) -> str:
     return f"remembered as memory #{memory.id}"
 
 
-@tool
+@tool(effects="read", subject="query")
 def recall(ctx: ToolContext, query: str, max_results: int = 5) -> str:
     """Search what earlier sessions remembered: notes, past tasks and their answers.
 
@@ -46,7 +46,7 @@ def recall(ctx: ToolContext, query: str, max_results: int = 5) -> str:
     return "\n".join(f"{e.cite} score {e.score:.2f}: {e.text}" for e in found)
 
 
-@tool
+@tool(effects="read", subject="query")
 def docs_lookup(ctx: ToolContext, query: str, max_results: int = 4) -> str:
     """Search the project's documentation (docs/, the README, docstrings) and show the best passages
     with where they are.
@@ -73,7 +73,7 @@ def docs_lookup(ctx: ToolContext, query: str, max_results: int = 4) -> str:
     return "\n\n".join(f"[{e.cite}] (score {e.score:.2f})\n{e.text[:1200]}" for e in found)
 
 
-@tool
+@tool(effects="network", subject="library")
 def call_context7(ctx: ToolContext, library: str, topic: str = "") -> str:
     """Fetch up-to-date documentation of a third-party library from context7.
 
@@ -97,7 +97,7 @@ def call_context7(ctx: ToolContext, library: str, topic: str = "") -> str:
     return "\n".join(f"[{e.cite}] {e.text}" for e in found)
 
 
-@tool
+@tool(effects=("read", "network"), subject="question")
 def intel(ctx: ToolContext, question: str, max_results: int = 6) -> str:
     """Gather evidence about the project for a question, from memory, documentation and code (and
     context7 when those have nothing), ranked and numbered with citations to quote in your answer.
@@ -119,7 +119,7 @@ def intel(ctx: ToolContext, question: str, max_results: int = 6) -> str:
     return evidence_block(evidence, chars=500) + "".join(f"\n(note: {n})" for n in notes)
 
 
-@tool
+@tool(effects="read", subject="task")
 def plan(ctx: ToolContext, task: str) -> str:
     """Gather what is known for a larger task before acting: memories, documentation, the files and
     definitions that matter, code that matches, and errors in logs/. Then write your numbered steps.

@@ -8,7 +8,7 @@ from locoder.tools.base import ToolContext, tool
 from locoder.tools.paths import check_readable, open_confined, resolve_in_workspace
 
 
-@tool
+@tool(effects="read", subject="path")
 def context(ctx: ToolContext, path: str = "logs", max_tokens: int = 800) -> str:
     """Summarise log files: errors, warnings, exceptions with collapsed stack traces, failed tests, each
     with how often and where it happened first and last. Read logs with this, not with read_file.

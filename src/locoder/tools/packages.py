@@ -96,7 +96,7 @@ def workspace_venv(workspace: Path) -> Path:
     return venv
 
 
-@tool
+@tool(effects=("run", "write", "network"), subject="name")
 def install_package(ctx: ToolContext, name: str, version: str = "") -> str:
     """Install a Python package from PyPI into the workspace's own virtual environment (.venv in the
     workspace, created if missing). Use it through run_command with .venv/bin/python; run_python runs

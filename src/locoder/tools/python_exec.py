@@ -15,6 +15,7 @@ import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from locoder.exceptions import ToolError
 from locoder.tools.base import ToolContext, tool
@@ -174,7 +175,11 @@ _BOOTSTRAP = (
 _BOOTSTRAP_FRAME = '  File "<string>", line 1, in <module>\n'
 
 
-@tool
+def _preview(workspace: Any, args: dict[str, Any]) -> str:
+    return str(args.get("code", ""))
+
+
+@tool(effects="run", subject="code", preview=_preview, syntax="python")
 def run_python(ctx: ToolContext, code: str, timeout: int | None = None) -> str:
     """Run a short Python snippet (not a file) and show its output, to compute or check something quickly.
     To run a file or a program, use run_command (e.g. python3 hello.py). It may not import os, subprocess

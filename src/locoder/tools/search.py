@@ -11,7 +11,7 @@ from locoder.tools.base import ToolContext, tool
 from locoder.tools.paths import check_readable, open_confined, resolve_in_workspace
 
 
-@tool
+@tool(effects="read", subject="pattern")
 def grep(ctx: ToolContext, pattern: str, path: str = ".", glob: str = "", max_results: int = 50) -> str:
     """Search file contents with a regular expression; prints file:line:text for each match.
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from locoder.exceptions import Submitted
-from locoder.tools.base import ToolContext, tool
+from locoder.tools.base import ToolContext, ToolOutput, tool
+from locoder.tools.tests import command_run
 
 
-@tool
-def run_command(ctx: ToolContext, command: str, timeout: int | None = None) -> str:
+def _preview(workspace: Any, args: dict[str, Any]) -> str:
+    return f"$ {args.get('command', '')}"
+
+
+@tool(effects="run", subject="command", preview=_preview, syntax="bash")
+def run_command(ctx: ToolContext, command: str, timeout: int | None = None) -> ToolOutput:
     """Run a shell command in the workspace folder and show its exit code and output.
 
     Args:
@@ -16,10 +23,10 @@ def run_command(ctx: ToolContext, command: str, timeout: int | None = None) -> s
     """
     result = ctx.run(command, float(timeout) if timeout else None)
     output = result.output.strip() or "(no output)"
-    return f"$ {command}\n[{result.status}]\n{output}"
+    return ToolOutput(f"$ {command}\n[{result.status}]\n{output}", command_run(command, result))
 
 
-@tool
+@tool(effects="read", subject="answer")
 def final_answer(ctx: ToolContext, answer: str) -> str:
     """Finish the task and give the user your answer. Call it once the task is done.
 

@@ -1,4 +1,8 @@
-"""run_tests: find how the project runs its tests, run them in the sandbox, and report the counts."""
+"""run_tests: find how the project runs its tests, run them in the sandbox, and report the counts.
+
+The one reader of test runners' output: ``parse_test_run`` turns it into ``TestCounts``, which the command
+tools (run_tests, run_command) hand on as typed data; nothing else parses their text.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from locoder.exceptions import ToolError
+from locoder.messages import CommandRun, TestCounts
 from locoder.regular_files import read_text
-from locoder.tools.base import ToolContext, tool
+from locoder.sandbox import CommandResult
+from locoder.tools.base import ToolContext, ToolOutput, tool
 
 TEST_COMMAND = re.compile(r"\b(pytest|py\.test|unittest|(npm|yarn|pnpm)( run)? test|go test|cargo test|make (test|check)|"
                           r"tox|nox|scripts/test|mvn test|gradle test|jest|vitest|ctest)\b")
-"""Commands that run tests (the session summary and the tool-suggesting bandit look for them)."""
-
-
-def command_of(tool: str, arguments: dict, output: str) -> str | None:
-    """The shell command a ``run_command`` or ``run_tests`` call ran (run_tests prints it first); None for
-    other tools."""
-    if tool == "run_command":
-        return str(arguments.get("command", ""))
-    if tool == "run_tests" and output.startswith("$ "):
-        return output[2:].split("\n", 1)[0]
-    return None
+"""Command lines that run tests."""
+FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+)|^--- FAIL: (\S+)|^test (\S+) \.\.\. FAILED", re.M)
+"""A failing test named in a runner's output: pytest's summary lines, go's, unittest's verbose lines."""
 
 
 def parse_test_counts(output: str) -> tuple[int, int] | None:
@@ -48,6 +46,28 @@ def parse_test_counts(output: str) -> tuple[int, int] | None:
     if fails or oks:
         return oks, fails
     return None
+
+
+def parse_test_run(output: str) -> TestCounts:
+    """The counts and the failing tests a test run printed (no counts: it did not collect, or it crashed)."""
+    passed, failed = parse_test_counts(output) or (None, None)
+    failures = dict.fromkeys(next(g for g in found if g) for found in FAILED_TEST.findall(output))
+    return TestCounts(passed, failed, tuple(failures))
+
+
+def exit_code(result: CommandResult) -> int | None:
+    """The exit code as the shell reports it (killed by signal N: 128 + N); None when it timed out or the
+    sandbox stopped it."""
+    if result.timed_out or result.stopped or result.exit_code is None:
+        return None
+    return 128 - result.exit_code if result.exit_code < 0 else result.exit_code
+
+
+def command_run(command: str, result: CommandResult, tests: bool | None = None) -> CommandRun:
+    """What a command tool ran, typed. ``tests``: whether it ran tests (default: whether the command line
+    names a test runner)."""
+    ran_tests = TEST_COMMAND.search(command) is not None if tests is None else tests
+    return CommandRun(command, exit_code(result), parse_test_run(result.output) if ran_tests else None)
 
 
 def project_python(workspace: Path, env: Mapping[str, str] | None = None) -> str:
@@ -125,21 +145,23 @@ def detect_test_command(workspace: Path, target: str = "") -> str | None:
     return None
 
 
-@tool
-def run_tests(ctx: ToolContext, target: str = "") -> str:
+@tool(effects="read", subject="target")
+def run_tests(ctx: ToolContext, target: str = "") -> ToolOutput:
     """Run the project's tests (pytest, npm test, cargo test, go test or make test, whichever the project
     uses) and show how many passed and failed, with the end of the output.
 
     Args:
         target: Only these tests, e.g. "tests/test_config.py" or a test name; empty: all of them.
     """
+    # Its effect is "read": it runs the project's own test command, which the model does not choose (so it is
+    # not asked about, and the loop's repeat check counts it as looking). Commands are confined as always.
     command = detect_test_command(ctx.workspace, target)
     if command is None:
         raise ToolError("no test setup found (no pytest files, package.json test script, Cargo.toml, go.mod "
                         "or make test); use run_command with the project's test command")
     result = ctx.run(command)
-    counts = parse_test_counts(result.output)
+    run = command_run(command, result, tests=True)
     head = f"$ {command}\n[{result.status}]"
-    if counts is not None:
-        head += f"\n{counts[0]} passed, {counts[1]} failed"
-    return f"{head}\n{result.output.strip() or '(no output)'}"
+    if run.tests is not None and run.tests.passed is not None:
+        head += f"\n{run.tests.passed} passed, {run.tests.failed} failed"
+    return ToolOutput(f"{head}\n{result.output.strip() or '(no output)'}", run)

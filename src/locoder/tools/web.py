@@ -122,7 +122,7 @@ def _download(url: str, part: Path, cap: int) -> _Answer:
     raise ToolError(f"too many redirects (more than {MAX_REDIRECTS}); last one to {url}")
 
 
-@tool
+@tool(effects=("write", "network"), subject="path")
 def download_file(ctx: ToolContext, url: str, path: str, max_bytes: int | None = None) -> str:
     """Download an http(s) URL into a file of the workspace (at most 5 MB).
 
@@ -171,7 +171,7 @@ def _render(query: str, results: list[dict], limit: int) -> str:
     return f"web results for {query!r}:\n" + "\n".join(lines)
 
 
-@tool
+@tool(effects="network", subject="query")
 def search_web(ctx: ToolContext, query: str, max_results: int = 5) -> str:
     """Search the web and list the results' titles, URLs and snippets (needs a configured search service).
 

@@ -1,0 +1,291 @@
+"""The events of a run, typed: what the loop and the workflows emit and every sink receives.
+
+Each event is a dataclass; ``to_dict()`` is its record in the audit log (``audit/``), the one wire form, so
+the log keeps its schema (version 1) while sinks read fields. Transient events (``transient = True``: the
+live view of the console) are never written to the log.
+
+=====================  =============  ========================================================================
+event                  record type    emitted by
+=====================  =============  ========================================================================
+``SessionStarted``     session        the factory, once the agent is built
+``TaskStarted``        task           the loop, or the workflow (fix, ask) that takes the task
+``Thinking``           thinking       before each model request (transient)
+``Suggested``          suggestion     the loop, when the advisor suggests a tool (transient)
+``Step``               step           after each step: the model turn, the calls, what they returned
+``Localised``          localised      the fix workflow: the functions it will try
+``Attempt``            attempt        the fix workflow: one repair attempt and whether it stood
+``Warned``             warning        anything the user should know that does not stop the task
+``Error``              error          a bug or a bad input that ended the task
+``TaskFinished``       result         when a task ends (its ``RunResult``)
+``Progress``           progress       long first-run work, for a progress bar (transient)
+``SummaryWritten``     summary        the CLI, once the session summary is written
+=====================  =============  ========================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+from locoder.messages import ModelResponse, ToolCall, ToolResult, Usage
+
+
+@dataclass
+class RunResult:
+    status: str  # submitted | unverified | failed | cancelled | error
+    answer: str
+    steps: int
+    usage: Usage
+    seconds: float
+    stop: str = ""
+    """Why it ended: answer, max_steps, repeated, unparseable, no_repair, cancelled, error..."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "submitted"
+
+
+@dataclass
+class Event:
+    """The base of every event: its record type, and whether it is transient (never logged)."""
+
+    type: ClassVar[str] = ""
+    transient: ClassVar[bool] = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The audit record: the type, then the fields (for a transient event, ``transient: true`` after
+        the step, where the step is a field)."""
+        fields = asdict(self)
+        head: dict[str, Any] = {"type": self.type}
+        if self.transient:
+            if "step" in fields:
+                head["step"] = fields.pop("step")
+            head["transient"] = True
+        return {**head, **fields}
+
+
+@dataclass
+class SessionStarted(Event):
+    type: ClassVar[str] = "session"
+    locoder: str
+    model: str
+    tool_mode: str
+    context_window: int
+    server_facts: dict[str, Any] | None
+    profile: str
+    backend: str
+    tools: list[str]
+    settings: dict[str, Any]
+    system_prompt: str
+    sandbox: dict[str, Any]
+    policy: dict[str, Any]
+
+
+@dataclass
+class TaskStarted(Event):
+    type: ClassVar[str] = "task"
+    task: str
+    context_chars: int | None = None
+    """The loop: how much context came with the task (memories, docs, the repo map)."""
+    workflow: str = ""
+    """The workflow that took the task (``fix``, ``ask``); empty: the loop."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "task": self.task}
+        if self.context_chars is not None:
+            out["context_chars"] = self.context_chars
+        if self.workflow:
+            out["workflow"] = self.workflow
+        return out
+
+
+@dataclass
+class Thinking(Event):
+    type: ClassVar[str] = "thinking"
+    transient: ClassVar[bool] = True
+    step: int
+
+
+@dataclass
+class Suggested(Event):
+    """The advisor's suggestion for the coming turn (``Advice.as_dict()``)."""
+
+    type: ClassVar[str] = "suggestion"
+    transient: ClassVar[bool] = True
+    step: int
+    tool: str
+    why: str = ""
+    arguments: dict[str, Any] = field(default_factory=dict)
+    expected: float = 0.0
+    tries: int = 0
+    hint: bool = False
+
+
+@dataclass
+class Observation:
+    """One call's result as a step records it: the typed result, and the text the model was shown."""
+
+    result: ToolResult
+    shown: str
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.result
+        return {"tool": r.call.name, "ok": r.ok, "output": self.shown, "seconds": round(r.seconds, 3),
+                "approval": r.approval}
+
+
+@dataclass
+class ModelTurn:
+    """One model request of a step. A workflow's turn (``Step.harness``) records the prompt size, the reply,
+    its usage and time; the loop's also the messages, the reasoning, native calls and the finish reason."""
+
+    response: ModelResponse
+    prompt_chars: int
+    prompt_messages: int = 0
+    reasoning: str = ""
+    """The reasoning the server returned, or the thinking split from the reply."""
+
+    def to_dict(self, harness: bool) -> dict[str, Any]:
+        r = self.response
+        if harness:
+            return {"prompt_chars": self.prompt_chars, "raw_output": r.content, "usage": asdict(r.usage),
+                    "model_seconds": round(r.seconds, 3)}
+        return {"prompt_messages": self.prompt_messages, "prompt_chars": self.prompt_chars, "raw_output": r.content,
+                "reasoning": self.reasoning,
+                "native_calls": [{"tool": c.name, "arguments": c.arguments} for c in r.tool_calls],
+                "finish_reason": r.finish_reason, "usage": asdict(r.usage), "model_seconds": round(r.seconds, 3),
+                "first_token_seconds": r.first_token_seconds}
+
+
+@dataclass
+class Step(Event):
+    """One step: the loop's (a model turn, the calls parsed from it, what they returned) or a workflow's
+    (``harness``: a tool call, a model turn, or what it retrieved). Filled in as the step goes; a field
+    still None is left out of the record (the step stopped before it)."""
+
+    type: ClassVar[str] = "step"
+    step: int
+    phase: str = ""
+    """The workflow's phase (reproduce, repair, validate, retrieve, answer); empty in the loop."""
+    harness: bool = False
+    compacted: int | None = None
+    """How many older messages were shortened to fit the context window before the request."""
+    suggestion: dict[str, Any] | None = None
+    turn: ModelTurn | None = None
+    format_error: str | None = None
+    thought: str | None = None
+    calls: list[ToolCall] | None = None
+    """Every call parsed from the reply (also those past the per-turn limit, which did not run)."""
+    observations: list[Observation] | None = None
+    retrieved: list[str] | None = None
+    temperature: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "step": self.step}
+        if self.harness:
+            out.update(phase=self.phase, harness=True)
+        for name in ("compacted", "suggestion"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.turn is not None:
+            out.update(self.turn.to_dict(self.harness))
+        for name in ("format_error", "thought"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        if self.calls is not None:
+            out["calls"] = [{"tool": c.name, "arguments": c.arguments} for c in self.calls]
+        if self.observations is not None:
+            out["observations"] = [o.to_dict() for o in self.observations]
+        if self.retrieved is not None:
+            out["retrieved"] = self.retrieved
+        if self.temperature is not None:
+            out["temperature"] = self.temperature
+        return out
+
+    @property
+    def results(self) -> list[ToolResult]:
+        """The results of the calls that ran, in order."""
+        return [o.result for o in self.observations or []]
+
+
+@dataclass
+class Localised(Event):
+    type: ClassVar[str] = "localised"
+    candidates: list[str]
+    """The functions the fix workflow will try, best first, each described with its score."""
+
+
+@dataclass
+class Attempt(Event):
+    type: ClassVar[str] = "attempt"
+    number: int
+    of: int
+    ok: bool
+    function: str
+    """``path:qualname`` of the function repaired."""
+    temperature: float
+    form: str
+
+
+@dataclass
+class Warned(Event):
+    type: ClassVar[str] = "warning"
+    message: str
+    kind: str = ""
+    """What it is about, where a reader may act on it (``untrusted_config``); empty: a plain warning."""
+    ignored: list[str] | None = None
+    """``untrusted_config``: the settings that were ignored."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type}
+        if self.kind:
+            out["kind"] = self.kind
+        if self.ignored is not None:
+            out["ignored"] = self.ignored
+        out["message"] = self.message
+        return out
+
+
+@dataclass
+class Error(Event):
+    type: ClassVar[str] = "error"
+    error: str
+    """The exception's class name."""
+    message: str
+    step: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        head: dict[str, Any] = {"type": self.type} if self.step is None else {"type": self.type, "step": self.step}
+        return {**head, "error": self.error, "message": self.message}
+
+
+@dataclass
+class TaskFinished(Event):
+    type: ClassVar[str] = "result"
+    result: RunResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **asdict(self.result)}
+
+
+@dataclass
+class Progress(Event):
+    type: ClassVar[str] = "progress"
+    transient: ClassVar[bool] = True
+    label: str
+    done: int
+    total: int
+
+
+@dataclass
+class SummaryWritten(Event):
+    type: ClassVar[str] = "summary"
+    summary: dict[str, Any]
+    """``SessionSummary.finish()``: what was asked and done, tokens and time, next steps."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **self.summary}
+
+
+__all__ = ["Attempt", "Error", "Event", "Localised", "ModelTurn", "Observation", "Progress", "RunResult",
+           "SessionStarted", "Step", "Suggested", "SummaryWritten", "TaskFinished", "TaskStarted", "Thinking", "Warned"]
