@@ -11,6 +11,10 @@ event                  record type    emitted by
 ``TaskStarted``        task           the loop, or the workflow (fix, ask) that takes the task
 ``Thinking``           thinking       before each model request (transient)
 ``Suggested``          suggestion     the loop, when the advisor suggests a tool (transient)
+``ToolStarted``        tool_started   before each tool call (transient)
+``ApprovalAsked``      approval       before the user is asked to approve a call (transient)
+``ApprovalAnswered``   approved       the user's answer (transient; the step records it per call)
+``ToolFinished``       tool_finished  after each tool call, with its typed result (transient)
 ``Step``               step           after each step: the model turn, the calls, what they returned
 ``Localised``          localised      the fix workflow: the functions it will try
 ``Attempt``            attempt        the fix workflow: one repair attempt and whether it stood
@@ -119,6 +123,54 @@ class Suggested(Event):
     expected: float = 0.0
     tries: int = 0
     hint: bool = False
+
+
+@dataclass
+class ToolStarted(Event):
+    type: ClassVar[str] = "tool_started"
+    transient: ClassVar[bool] = True
+    step: int
+    call: ToolCall
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "step": self.step, "transient": True, "tool": self.call.name,
+                "arguments": self.call.arguments}
+
+
+@dataclass
+class ApprovalAsked(Event):
+    type: ClassVar[str] = "approval"
+    transient: ClassVar[bool] = True
+    call: ToolCall
+    preview: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "transient": True, "tool": self.call.name, "arguments": self.call.arguments,
+                "preview": self.preview}
+
+
+@dataclass
+class ApprovalAnswered(Event):
+    type: ClassVar[str] = "approved"
+    transient: ClassVar[bool] = True
+    call: ToolCall
+    answer: str
+    """``yes``, ``no`` or ``always``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "transient": True, "tool": self.call.name, "answer": self.answer}
+
+
+@dataclass
+class ToolFinished(Event):
+    type: ClassVar[str] = "tool_finished"
+    transient: ClassVar[bool] = True
+    step: int
+    result: ToolResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "step": self.step, "transient": True, "tool": self.result.call.name,
+                "ok": self.result.ok, "seconds": round(self.result.seconds, 3), "approval": self.result.approval}
 
 
 @dataclass
@@ -287,5 +339,6 @@ class SummaryWritten(Event):
         return {"type": self.type, **self.summary}
 
 
-__all__ = ["Attempt", "Error", "Event", "Localised", "ModelTurn", "Observation", "Progress", "RunResult",
-           "SessionStarted", "Step", "Suggested", "SummaryWritten", "TaskFinished", "TaskStarted", "Thinking", "Warned"]
+__all__ = ["ApprovalAnswered", "ApprovalAsked", "Attempt", "Error", "Event", "Localised", "ModelTurn", "Observation",
+           "Progress", "RunResult", "SessionStarted", "Step", "Suggested", "SummaryWritten", "TaskFinished",
+           "TaskStarted", "Thinking", "ToolFinished", "ToolStarted", "Warned"]

@@ -10,6 +10,7 @@ from rich.panel import Panel
 from rich.status import Status
 
 from locoder.events import (
+    ApprovalAnswered,
     Event,
     Localised,
     Progress,
@@ -18,6 +19,8 @@ from locoder.events import (
     Suggested,
     TaskFinished,
     Thinking,
+    ToolFinished,
+    ToolStarted,
     Warned,
 )
 
@@ -29,6 +32,8 @@ class ConsoleView:
         self._status: Status | None = None
         self._bar: Any = None
         self._bar_task: Any = None
+        self._running: ToolStarted | None = None
+        """The call running now (its spinner comes back after the user approves it)."""
 
     def _progress(self, event: Progress) -> None:
         """A bar for long first-run work (indexing, embedding), gone when it completes."""
@@ -65,8 +70,18 @@ class ConsoleView:
         if isinstance(event, Thinking):
             self._start_status(f"step {event.step}: thinking...")
             return
-        self._stop_status()
-        if isinstance(event, Step):
+        if isinstance(event, ToolStarted):
+            self._running = event
+            self._start_status(f"step {event.step}: running {event.call.name}...")
+            return
+        if isinstance(event, ApprovalAnswered) and self._running is not None:
+            # Asked and answered: the call runs now (a declined one ends at once).
+            self._start_status(f"step {self._running.step}: running {self._running.call.name}...")
+            return
+        self._stop_status()  # before anything is printed, and while the user is asked to approve a call
+        if isinstance(event, ToolFinished):
+            self._running = None
+        elif isinstance(event, Step):
             self._step(event)
         elif isinstance(event, TaskFinished):
             self._result(event.result)

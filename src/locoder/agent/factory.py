@@ -19,7 +19,7 @@ from locoder.agent.router import TaskRouter
 from locoder.agent.summary import SessionSummary
 from locoder.audit import AuditLog
 from locoder.config import Settings
-from locoder.events import Event, SessionStarted, Warned
+from locoder.events import ApprovalAnswered, ApprovalAsked, Event, SessionStarted, Warned
 from locoder.exceptions import ConfigError
 from locoder.knowledge import Knowledge
 from locoder.memory import recent_notes
@@ -146,6 +146,17 @@ def server_facts(model):
     return facts() if callable(facts) else ModelFacts()
 
 
+def announced(approver: Approver, emit) -> Approver:
+    """The approver, with the question and the answer emitted as events (the console stops its spinner)."""
+    def ask(call, preview: str) -> str:
+        emit(ApprovalAsked(call, preview))
+        answer = approver(call, preview)
+        emit(ApprovalAnswered(call, answer))
+        return answer
+
+    return ask
+
+
 def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=None,
                 approver: Approver | None = None) -> TaskRouter:
     prepare_state(settings)
@@ -182,8 +193,12 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         raise ConfigError("read-only mode needs bubblewrap or Landlock to keep commands from writing "
                           "(apt install bubblewrap)")
 
+    def emit(event: Event) -> None:
+        agent.emit(event)  # the agent is built below; events come only once it runs
+
     toolbox = GuardedToolBox(ToolBox(all_tools() if toolset == "all" else default_tools(), context),
-                             tool_policy(settings, interactive=approver is not None), approver)
+                             tool_policy(settings, interactive=approver is not None),
+                             announced(approver, emit) if approver is not None else None)
     schemas = [t.openai_schema() for t in toolbox.tools.values()]
     notes = recent_notes(settings.state_path)
     prompt = system_prompt(schemas, settings.workspace_path, settings.max_actions_per_turn,
@@ -201,9 +216,6 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         or context_window(settings, profile),
         max_tokens=settings.max_tokens,
     )
-    def emit(event: Event) -> None:
-        agent.emit(event)
-
     recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
     summary = SessionSummary(settings.workspace_path, settings.state_path, audit.session_id)
     advisor = None

@@ -20,6 +20,8 @@ from locoder.events import (
     TaskFinished,
     TaskStarted,
     Thinking,
+    ToolFinished,
+    ToolStarted,
 )
 from locoder.exceptions import FormatError, LimitsExceeded, LocoderError, StepInterrupt, Submitted, TaskFailed
 from locoder.messages import Message, ModelResponse, ToolCall, ToolResult, Usage
@@ -175,7 +177,9 @@ class Agent:
         observations, step.observations = [], []
         for call in calls[:limit]:
             note = self._repeat_note(call)
+            self.emit(ToolStarted(self.steps, call))
             result = self.toolbox.execute(call)
+            self.emit(ToolFinished(self.steps, result))
             note = note or self._circling_note(result)
             tool = self.toolbox.tools.get(call.name)
             whole = tool is not None and tool.whole and result.ok
