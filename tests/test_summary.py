@@ -88,3 +88,55 @@ def test_a_failed_task_outside_git_still_gets_a_summary(tmp_path):
 ])
 def test_test_counts_from_each_runner(output, expected):
     assert parse_test_counts(output) == expected
+
+
+# -- typed data, not text --------------------------------------------------------------------------------------
+def ran(command, exit_code, tests=None, text=""):
+    """A loop step whose one call ran ``command``: its typed result, and ``text`` as the model saw it."""
+    from locoder.events import Observation, Step
+    from locoder.messages import CommandRun, ToolCall, ToolResult
+
+    call = ToolCall("run_command", {"command": command})
+    result = ToolResult(call, text, data=CommandRun(command, exit_code, tests))
+    return Step(1, calls=[call], observations=[Observation(result, text)])
+
+
+def test_the_test_counts_are_the_last_runs_from_its_typed_data(tmp_path):
+    from locoder.agent.summary import SessionSummary, render
+    from locoder.events import TaskStarted
+    from locoder.messages import TestCounts
+
+    summary = SessionSummary(tmp_path, tmp_path / ".locoder", "s1")
+    summary.emit(TaskStarted("fix it"))
+    summary.emit(ran("pytest -q", 1, TestCounts(3, 1, ("test_a.py::test_x",)), "3 passed, 1 failed"))
+    # The later run did not collect: its output still mentions the earlier counts, its data has none.
+    summary.emit(ran("pytest -q", 2, TestCounts(None, None), "ERROR test_a.py\n(before: 3 passed, 1 failed)"))
+    summary.emit(ran("echo 12 passed", 0, None, "12 passed"))  # not a test run, whatever it prints
+    data = summary.finish()
+    assert data["commands"] == [{"command": "pytest -q", "exit_code": 1}, {"command": "pytest -q", "exit_code": 2},
+                                {"command": "echo 12 passed", "exit_code": 0}]
+    assert [(t["passed"], t["failed"], t["exit_code"]) for t in data["tests"]] == [(3, 1, 1), (None, None, 2)]
+    text = render(data)
+    assert "tests    no results from the last run (`pytest -q`, exit 2)" in text and "3 passed" not in text
+    assert "reported no results (exit 2)" in data["next_steps"][0]
+
+
+def test_a_real_run_that_stops_collecting_is_reported_not_the_earlier_count(repo, tmp_path):
+    from locoder.agent.loop import Agent, AgentConfig
+    from locoder.agent.summary import SessionSummary
+    from locoder.models.scripted import ScriptedModel
+    from locoder.tools import ToolBox, ToolContext, default_tools
+
+    (repo / "test_calc.py").write_text("from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n")
+    command = f"{sys.executable} -m pytest -q -p no:cacheprovider"
+    summary = SessionSummary(repo, tmp_path / "state", "s2")
+    replies = [json.dumps({"tool": "run_command", "arguments": {"command": command}}),
+               json.dumps({"tool": "write_file", "arguments": {"path": "test_calc.py",
+                                                          "content": "import no_such_module\n"}}),
+               json.dumps({"tool": "run_command", "arguments": {"command": command + " -x"}}),
+               json.dumps({"tool": "final_answer", "arguments": {"answer": "done"}})]
+    box = ToolBox(default_tools(), ToolContext(workspace=repo, command_timeout=60))
+    Agent(ScriptedModel(replies), box, AgentConfig(), "system", sinks=[summary]).run("break the tests")
+    first, last = summary.finish()["tests"]
+    assert (first["passed"], first["failed"], first["exit_code"]) == (1, 0, 0)
+    assert (last["passed"], last["failed"]) == (None, None) and last["exit_code"] == 2
