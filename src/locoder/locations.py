@@ -132,7 +132,7 @@ class StatePaths:
         workspace = workspace or self.workspace
         if workspace is None:
             return None
-        relative = os.path.relpath(self.root, workspace)
+        relative = os.path.relpath(os.path.realpath(self.root), os.path.realpath(workspace))
         return None if relative == ".." or relative.startswith("../") else Path(relative).as_posix()
 
     def readonly(self, git_writable: bool = False) -> tuple[str, ...]:

@@ -19,7 +19,9 @@ from locoder.index.store import CodeIndex
 from locoder.learn import bandit
 from locoder.learn.arguments import PATH, fill_arguments
 from locoder.learn.rewards import StepOutcome, step_rewards
-from locoder.learn.store import append_event, load_state, locked, save_state
+from locoder.learn.store import append_event, load_state, lock_path, save_state
+from locoder.locations import StatePaths
+from locoder.locking import locked
 from locoder.tools.tests import TEST_COMMAND, command_of, parse_test_counts
 
 NOT_SUGGESTED = frozenset({"final_answer"})
@@ -81,14 +83,16 @@ def logs_have_errors(workspace: Path, tail_bytes: int = 65536, max_files: int = 
 
 
 class ToolAdvisor:
-    """Suggests tools and learns from outcomes. State: ``<state_dir>/rl_state.json`` and ``rl_events.jsonl``.
+    """Suggests tools and learns from outcomes. State: ``StatePaths.rl_state`` and ``rl_events`` (``state``: the
+    workspace's ``StatePaths``, or the state folder).
     ``descriptions`` (tool name -> what it does) give tools new to the state their prior."""
 
-    def __init__(self, state_dir: Path, tools: list[str], workspace: Path, *, epsilon: float = 0.05,
+    def __init__(self, state: StatePaths | Path, tools: list[str], workspace: Path, *, epsilon: float = 0.05,
                  cooldowns: dict[str, float] | None = None, hint: bool = True, session: str = "",
                  seed: int | None = None, clock=time.time, notify=None,
                  descriptions: dict[str, str] | None = None) -> None:
-        self.state_dir, self.workspace = state_dir, workspace
+        self.paths = StatePaths.of(state, workspace)
+        self.state_dir, self.workspace = self.paths.root, workspace
         self.arms = [t for t in tools if t not in NOT_SUGGESTED]
         self.epsilon, self.hint, self.session, self.clock = epsilon, hint, session, clock
         self.notify = notify or (lambda message: None)
@@ -100,11 +104,11 @@ class ToolAdvisor:
 
     @property
     def state_path(self) -> Path:
-        return self.state_dir / "rl_state.json"
+        return self.paths.rl_state
 
     @property
     def events_path(self) -> Path:
-        return self.state_dir / "rl_events.jsonl"
+        return self.paths.rl_events
 
     def _reset(self, task: str) -> None:
         self.task = task
@@ -114,7 +118,7 @@ class ToolAdvisor:
         self.current: tuple[object, str] | None = None
 
     def context(self) -> bandit.Context:
-        return bandit.Context(self.task, index_exists=CodeIndex(self.workspace).path.is_file(),
+        return bandit.Context(self.task, index_exists=CodeIndex(self.workspace, self.paths).path.is_file(),
                               last_tool=self.last_tool, last_ok=self.last_ok, error_in_logs=self.log_errors,
                               files_mentioned=bool(PATH.search(self.task)))
 
@@ -171,7 +175,7 @@ class ToolAdvisor:
                 self.outcomes.append((StepOutcome(tool, obs["ok"], obs["output"], said, obs.get("approval", ""), tests),
                                       x, suggested, self.last_tool))
             if tool in self.cooldowns and obs["ok"]:
-                with locked(self.state_path):
+                with locked(lock_path(self.state_path)):
                     self._reload()
                     self.state.last_run[tool] = self.clock()
                     self._save()
@@ -181,7 +185,7 @@ class ToolAdvisor:
         if not self.outcomes:
             return
         rewards = step_rewards([o for o, _, _, _ in self.outcomes], self.task, status, answer)
-        with locked(self.state_path):
+        with locked(lock_path(self.state_path)):
             self._reload()
             for (outcome, x, suggested, previous), (reward, parts) in zip(self.outcomes, rewards):
                 self.state = bandit.update(self.state, outcome.tool, x, reward)

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from locoder import gitsafe
-from locoder.index.files import NOISE_DIRS
+from locoder.index.files import NOISE_DIRS, under
+from locoder.locations import StatePaths
 from locoder.tools.tests import TEST_COMMAND, command_of, parse_test_counts
 
 EXIT = re.compile(r"^\[(?:exit code (-?\d+)|timed out)")
@@ -67,8 +68,10 @@ def _regular(path: Path) -> bool:
 
 
 class SessionSummary:
-    def __init__(self, workspace: Path, state_dir: Path, session: str) -> None:
-        self.workspace, self.state_dir, self.session = workspace, state_dir, session
+    def __init__(self, workspace: Path, state: StatePaths | Path, session: str) -> None:
+        self.workspace, self.session = workspace, session
+        self.state = StatePaths.of(state, workspace)
+        self.state_dir = self.state.root
         self.started = time.time()
         self.tasks: list[dict] = []
         self.commands: list[Command] = []
@@ -130,7 +133,7 @@ class SessionSummary:
                         "removed": int(removed) if removed.isdigit() else None})
         now = set((_git(self.workspace, "ls-files", "--others", "--exclude-standard") or "").split("\n")) - {""}
         for path in sorted(now - self.untracked):
-            if any(part in NOISE_DIRS for part in path.split("/")[:-1]):
+            if any(part in NOISE_DIRS for part in path.split("/")[:-1]) or under(path, self.state.skipped()):
                 continue  # caches and state, not work (a repository without a .gitignore shows them)
             if not _regular(self.workspace / path):
                 out.append({"path": path, "added": None, "removed": None, "new": True})
@@ -233,7 +236,7 @@ class SessionSummary:
         }
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started))
         try:
-            write_atomic(self.state_dir / "sessions" / f"{stamp}-{self.session}.json", json.dumps(data, indent=1) + "\n")
+            write_atomic(self.state.sessions / f"{stamp}-{self.session}.json", json.dumps(data, indent=1) + "\n")
         except OSError:
             pass
         return data
