@@ -129,7 +129,7 @@ class Settings:
     services on unix sockets (tmux, databases, agents) are unreachable. Widens what commands may do."""
     repo_map_tokens: int = 512
     """Tokens of repo map sent with each task: the files and definitions that matter most for it,
-    from the code index (``.locoder/index/``); 0: none."""
+    from the code index (``<state_dir>/index/``); 0: none."""
     memory: bool = True
     """Remember each task, final answer and note as a vector, and send the relevant ones with each task."""
     memory_vector_dir: str = ""
