@@ -224,22 +224,27 @@ def cmd_search(args: argparse.Namespace, console) -> int:
     workspace = Path(args.workspace).resolve()
     if not workspace.is_dir():
         raise LocoderError(f"{args.workspace} is not a folder")
+    from locoder.config import load_settings
+
+    # Only the workspace: these commands' own flags (``--mode lexical``) are not session settings.
+    state = load_settings({"workspace": str(workspace)}).state_paths
     update, stop = _progress(console) if not args.json else (None, lambda: None)
     try:
         if args.command == "index":
-            result = commands.do_index(workspace, update)
+            result = commands.do_index(workspace, update, state)
         elif args.command == "emb-index":
-            result = commands.do_emb_index(workspace, update)
+            result = commands.do_emb_index(workspace, update, state)
         elif args.command == "grep":
-            result = commands.do_grep(workspace, args.pattern, args.path, args.glob, args.limit)
+            result = commands.do_grep(workspace, args.pattern, args.path, args.glob, args.limit, state)
         elif args.command in ("esearch", "vretr"):
-            result = commands.do_search(workspace, args.query, args.k, args.mode, update, with_text=args.show)
+            result = commands.do_search(workspace, args.query, args.k, args.mode, update, with_text=args.show,
+                                        state=state)
         elif args.command in ("tree", "ls"):
-            result = commands.do_tree(workspace, args.path, args.depth)
+            result = commands.do_tree(workspace, args.path, args.depth, state)
         elif args.command == "map":
-            result = commands.do_map(workspace, args.task, args.tokens)
+            result = commands.do_map(workspace, args.task, args.tokens, state)
         else:
-            result = commands.do_codectx(workspace, args.path)
+            result = commands.do_codectx(workspace, args.path, state)
     except SearchError as exc:
         raise LocoderError(str(exc)) from None
     finally:
@@ -391,18 +396,18 @@ def cmd_rl(args: argparse.Namespace, console) -> int:
     from locoder.config import load_settings
 
     settings = load_settings({"workspace": args.workspace})
-    state_dir = settings.state_path
-    path = state_dir / "rl_state.json"
+    paths = settings.state_paths
+    path = paths.rl_state
     if args.action == "reset":
         existed = path.exists()
         path.unlink(missing_ok=True)
         console.print("learning reset: the next session starts from no knowledge" if existed else "nothing learned yet")
         return 0
-    events = read_events(state_dir / "rl_events.jsonl")
+    events = read_events(paths.rl_events)
     if args.action == "plot":
-        out = Path(args.out) if args.out else state_dir / "rl_curve.png"
+        out = Path(args.out) if args.out else paths.rl_curve
         if not any(e.get("type") == "reward" for e in events):
-            raise LocoderError(f"nothing to plot: no reward events in {state_dir / 'rl_events.jsonl'} yet")
+            raise LocoderError(f"nothing to plot: no reward events in {paths.rl_events} yet")
         try:
             curves.plot(events, out, max(1, args.window))
         except ImportError:
@@ -482,7 +487,7 @@ def cmd_plan(args: argparse.Namespace, console) -> int:
     settings = _settings(args)
     prepare_state(settings)
     if not args.task:
-        plan = planner.load_latest(settings.state_path)
+        plan = planner.load_latest(settings.state_paths)
         if plan is None:
             raise LocoderError("no saved plan: make one with locoder plan \"TASK\"")
     else:
@@ -497,7 +502,7 @@ def cmd_plan(args: argparse.Namespace, console) -> int:
             steps, reply = planner.make_plan(model, args.task, context)
         finally:
             model.close()
-        plan = planner.save_plan(settings.state_path, args.task, steps, reply)
+        plan = planner.save_plan(settings.state_paths, args.task, steps, reply)
     if args.json:
         print(json.dumps(plan, indent=1))
     else:
@@ -508,7 +513,7 @@ def cmd_plan(args: argparse.Namespace, console) -> int:
         raise LocoderError("the plan has no steps to carry out")
     args.task = planner.as_task(plan)
     code = cmd_agent(args, console)
-    planner.mark(plan, "done" if code == 0 else f"failed (exit {code})", settings.state_path)
+    planner.mark(plan, "done" if code == 0 else f"failed (exit {code})", settings.state_paths)
     return code
 
 
@@ -544,7 +549,7 @@ def cmd_intel(args: argparse.Namespace, console) -> int:
     prepare_state(settings)
     knowledge = Knowledge(settings)
     try:
-        evidence, notes = gather(settings.workspace_path, args.query, store=knowledge.store if settings.memory else None,
+        evidence, notes = gather(settings.workspace_path, args.query, state=settings.state_paths, store=knowledge.store if settings.memory else None,
                                  embedder=knowledge.embedder, docs_dirs=settings.docs_dirs,
                                  context7=knowledge.context7, k=args.k, context7_chars=settings.context7_chars)
     finally:
@@ -665,8 +670,9 @@ def cmd_trust(args: argparse.Namespace, console) -> int:
 
     from locoder.config import trust
     from locoder.config.settings import _read_toml
+    from locoder.locations import PROJECT_CONFIG
 
-    path = Path(args.workspace).expanduser() / ".locoder.toml"
+    path = Path(args.workspace).expanduser() / PROJECT_CONFIG
     if not path.is_file():
         raise LocoderError(f"{path} does not exist; there is nothing to trust")
     raw = path.read_bytes()
@@ -755,7 +761,7 @@ def cmd_agent(args: argparse.Namespace, console) -> int:
         if task is None:
             from locoder.agent.interactive import run_repl
 
-            return run_repl(agent, settings.state_path, console)
+            return run_repl(agent, settings.state_paths, console)
         result = agent.run(task)
         return {"submitted": 0, "cancelled": 130}.get(result.status, 1)
     finally:

@@ -64,6 +64,53 @@ def open_append(path: Path | str, mode: int = 0o600) -> int:
     return fd
 
 
+def append_line(path: Path, data: bytes, mode: int = 0o600, *, end_torn_tail: bool = False) -> None:
+    """Append ``data`` (one line or more, ending in a newline) with a single write, so concurrent writers never
+    interleave a line; the folder is made if missing, and a FIFO or socket put in the file's place is refused
+    (``NotRegularFile``), never waited on. ``end_torn_tail``: when the file does not end in a newline (a writer
+    killed mid-line), end that line first, so ``data`` is not glued onto it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = open_append(path, mode)
+    try:
+        if end_torn_tail and not _ends_a_line(path):
+            data = b"\n" + data
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _ends_a_line(path: Path | str) -> bool:
+    """Whether the regular file at ``path`` is empty or ends in a newline (True when it cannot be read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        st = os.fstat(fd)
+        return not stat.S_ISREG(st.st_mode) or st.st_size == 0 or os.pread(fd, 1, st.st_size - 1) == b"\n"
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def read_json_lines(path: Path | str) -> list[dict]:
+    """Every complete record (a JSON object per line) of a file written with ``append_line``; a torn line (a kill
+    mid-write, even inside a UTF-8 character) and anything that is not an object are skipped. Raises ``OSError``
+    when the file cannot be read (``NotRegularFile`` for a FIFO or socket, never waited on)."""
+    import json
+
+    records = []
+    for raw in read_regular(path).split(b"\n"):
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
 def is_regular(path: Path | str) -> bool:
     """Whether ``path`` (symlinks followed) is a regular file; False for special files and on any error."""
     try:

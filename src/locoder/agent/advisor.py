@@ -22,7 +22,9 @@ from locoder.index.store import CodeIndex
 from locoder.learn import bandit
 from locoder.learn.arguments import PATH, fill_arguments
 from locoder.learn.rewards import StepOutcome, step_rewards
-from locoder.learn.store import append_event, load_state, locked, save_state
+from locoder.learn.store import append_event, load_state, lock_path, save_state
+from locoder.locations import StatePaths
+from locoder.locking import locked
 from locoder.messages import CommandRun, ToolResult
 from locoder.tools import Tool
 from locoder.tools.guard import registered
@@ -102,15 +104,17 @@ def logs_have_errors(workspace: Path, tail_bytes: int = 65536, max_files: int = 
 
 
 class ToolAdvisor:
-    """Suggests tools and learns from outcomes. State: ``<state_dir>/rl_state.json`` and ``rl_events.jsonl``.
-    ``tools``: the session's tools (a name stands for the registered tool of that name); ``descriptions``
-    (tool name -> what it does) give tools new to the state their prior."""
+    """Suggests tools and learns from outcomes. State: ``StatePaths.rl_state`` and ``rl_events`` (``state``: the
+    workspace's ``StatePaths``, or the state folder). ``tools``: the session's tools (a name stands for the
+    registered tool of that name); ``descriptions`` (tool name -> what it does) give tools new to the state
+    their prior."""
 
-    def __init__(self, state_dir: Path, tools: Sequence[str | Tool], workspace: Path, *, epsilon: float = 0.05,
-                 cooldowns: dict[str, float] | None = None, hint: bool = True, session: str = "",
-                 seed: int | None = None, clock=time.time, notify=None,
+    def __init__(self, state: StatePaths | Path, tools: Sequence[str | Tool], workspace: Path, *,
+                 epsilon: float = 0.05, cooldowns: dict[str, float] | None = None, hint: bool = True,
+                 session: str = "", seed: int | None = None, clock=time.time, notify=None,
                  descriptions: dict[str, str] | None = None) -> None:
-        self.state_dir, self.workspace = state_dir, workspace
+        self.paths = StatePaths.of(state, workspace)
+        self.state_dir, self.workspace = self.paths.root, workspace
         self.tools = {t.name: t for t in (registered(t) if isinstance(t, str) else t for t in tools) if t is not None}
         names = [t if isinstance(t, str) else t.name for t in tools]
         self.arms = [t for t in names if t not in NOT_SUGGESTED]
@@ -124,11 +128,11 @@ class ToolAdvisor:
 
     @property
     def state_path(self) -> Path:
-        return self.state_dir / "rl_state.json"
+        return self.paths.rl_state
 
     @property
     def events_path(self) -> Path:
-        return self.state_dir / "rl_events.jsonl"
+        return self.paths.rl_events
 
     def _reset(self, task: str) -> None:
         self.task = task
@@ -138,7 +142,7 @@ class ToolAdvisor:
         self.current: tuple[object, str] | None = None
 
     def context(self) -> bandit.Context:
-        return bandit.Context(self.task, index_exists=CodeIndex(self.workspace).path.is_file(),
+        return bandit.Context(self.task, index_exists=CodeIndex(self.workspace, self.paths).path.is_file(),
                               last_tool=self.last_tool, last_ok=self.last_ok, error_in_logs=self.log_errors,
                               files_mentioned=bool(PATH.search(self.task)))
 
@@ -196,7 +200,7 @@ class ToolAdvisor:
                 self.outcomes.append((StepOutcome(tool, result.ok, observation.shown, said, result.approval,
                                                   tests_of(result)), x, suggested, self.last_tool))
             if tool in self.cooldowns and result.ok:
-                with locked(self.state_path):
+                with locked(lock_path(self.state_path)):
                     self._reload()
                     self.state.last_run[tool] = self.clock()
                     self._save()
@@ -206,7 +210,7 @@ class ToolAdvisor:
         if not self.outcomes:
             return
         rewards = step_rewards([o for o, _, _, _ in self.outcomes], self.task, status, answer)
-        with locked(self.state_path):
+        with locked(lock_path(self.state_path)):
             self._reload()
             for (outcome, x, suggested, previous), (reward, parts) in zip(self.outcomes, rewards):
                 self.state = bandit.update(self.state, outcome.tool, x, reward)

@@ -16,6 +16,7 @@ from locoder.agent.loop import Agent, RunResult
 from locoder.events import ModelTurn, Step, TaskFinished, TaskStarted, Thinking, Warned
 from locoder.exceptions import LocoderError
 from locoder.index.store import CodeIndex
+from locoder.locations import StatePaths
 from locoder.messages import Message, Usage
 from locoder.repair.localise import named_in
 
@@ -158,14 +159,14 @@ def _callees(pieces: list[Piece], index: CodeIndex, workspace: Path, limit: int 
 
 
 class AskWorkflow:
-    def __init__(self, agent: Agent, workspace: Path) -> None:
-        self.agent, self.workspace = agent, workspace
+    def __init__(self, agent: Agent, workspace: Path, state: StatePaths | None = None) -> None:
+        self.agent, self.workspace, self.state = agent, workspace, state
         self.steps = 0
 
     def run(self, question: str) -> RunResult | None:
         """The answer, or None when nothing in the code index fits (the caller hands over to the loop)."""
         start, before = time.monotonic(), Usage(**asdict(self.agent.usage))
-        index = CodeIndex(self.workspace)
+        index = CodeIndex(self.workspace, self.state)
         try:
             index.update()
             files = mentioned_files(question, index)

@@ -22,6 +22,7 @@ from locoder.config import Settings
 from locoder.events import ApprovalAnswered, ApprovalAsked, Event, SessionStarted, Warned
 from locoder.exceptions import ConfigError
 from locoder.knowledge import Knowledge
+from locoder.locations import PROJECT_CONFIG
 from locoder.memory import recent_notes
 from locoder.models import backend_kind, context_window, model_id, open_model
 from locoder.models.probe import auto_tool_mode
@@ -92,15 +93,13 @@ def exclude_state_from_git(workspace: Path, state: Path) -> None:
 def readonly_in_workspace(settings: Settings) -> tuple[str, ...]:
     """What commands may not change inside the workspace: the state folder (wherever it is configured), the
     project configuration, and ``.git`` unless ``git_writable`` allows it."""
-    state = os.path.relpath(settings.state_path, settings.workspace_path)
-    inner = [state] if not state.startswith("..") else []
-    return tuple(dict.fromkeys([*inner, ".locoder.toml", *([] if settings.git_writable else [".git"])]))
+    return settings.state_paths.readonly(settings.git_writable)
 
 
 def untrusted_message(settings: Settings) -> str:
     """What the user is told when widening settings of the project file were ignored."""
     shown = ", ".join(f"{k} = {v!r}" for k, v in sorted(settings.untrusted.items()))
-    return (f"ignored from .locoder.toml (changed since you last trusted it): {shown}. Read the file; if "
+    return (f"ignored from {PROJECT_CONFIG} (changed since you last trusted it): {shown}. Read the file; if "
             "these are yours, run 'locoder trust' to use them")
 
 
@@ -173,6 +172,7 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
             raise
     sandbox = build_sandbox(settings)
     knowledge = Knowledge(settings)
+    state = settings.state_paths
     context = ToolContext(
         workspace=settings.workspace_path,
         command_timeout=settings.command_timeout,
@@ -180,7 +180,8 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         env=sandbox.env,
         sandbox=sandbox,
         knowledge=knowledge,
-        protected=tuple(dict.fromkeys([*readonly_in_workspace(settings), ".locoder.toml", ".git"])),
+        state=state,
+        protected=state.protected(),
     )
     context.planner = lambda task: gather_context(settings, knowledge, task)
     facts = server_facts(model) if backend_kind(settings) in ("openai", "ollama") else None
@@ -200,7 +201,7 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
                              tool_policy(settings, interactive=approver is not None),
                              announced(approver, emit) if approver is not None else None)
     schemas = [t.openai_schema() for t in toolbox.tools.values()]
-    notes = recent_notes(settings.state_path)
+    notes = recent_notes(state)
     prompt = system_prompt(schemas, settings.workspace_path, settings.max_actions_per_turn,
                            notes=notes, instructions=custom,
                            python=project_python(settings.workspace_path, sandbox.env))
@@ -217,10 +218,10 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         max_tokens=settings.max_tokens,
     )
     recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
-    summary = SessionSummary(settings.workspace_path, settings.state_path, audit.session_id)
+    summary = SessionSummary(settings.workspace_path, state, audit.session_id)
     advisor = None
     if settings.rl:
-        advisor = ToolAdvisor(settings.state_path, list(toolbox.tools.values()), settings.workspace_path,
+        advisor = ToolAdvisor(state, list(toolbox.tools.values()), settings.workspace_path,
                               epsilon=settings.rl_epsilon, cooldowns=settings.cooldowns(), hint=settings.rl_hint,
                               session=audit.session_id,
                               descriptions={name: t.description for name, t in toolbox.tools.items()},
@@ -243,5 +244,5 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
     # Scripted replies are written for the loop; the harnesses run with them only when asked for.
     workflow = "loop" if settings.workflow == "auto" and backend_kind(settings) == "scripted" else settings.workflow
     fix = FixConfig(attempts=settings.attempts, form=settings.repair_form)
-    return TaskRouter(agent, settings.workspace_path, settings.state_path,
+    return TaskRouter(agent, settings.workspace_path, state,
                       project_python(settings.workspace_path, sandbox.env), workflow, fix)

@@ -34,6 +34,7 @@ from locoder.events import (
 )
 from locoder.exceptions import LocoderError
 from locoder.index.files import workspace_files
+from locoder.locations import TRACE_FILE, StatePaths
 from locoder.messages import CommandRun, Message, ToolCall, ToolResult, Usage
 from locoder.repair import forms, prompts
 from locoder.repair.examples import examples
@@ -57,7 +58,6 @@ from locoder.repair.localise import (
 )
 from locoder.tools.edit import syntax_error, unified_diff
 
-TRACE_FILE = ".locoder-trace.json"
 """Where the traced test run writes what each test ran (in the workspace: commands can write only there)."""
 REPRO_TEST = "test_locoder_repro.py"
 BROKEN_TEST = ("NameError", "ImportError", "ModuleNotFoundError", "SyntaxError", "IndentationError", "fixture '")
@@ -97,9 +97,10 @@ class Reproduction:
 
 
 class FixWorkflow:
-    def __init__(self, agent: Agent, workspace: Path, state_dir: Path, python: str, config: FixConfig) -> None:
+    def __init__(self, agent: Agent, workspace: Path, state: StatePaths | Path, python: str, config: FixConfig) -> None:
         self.agent, self.workspace, self.config, self.python = agent, workspace, config, python
-        self.harness = state_dir / "harness"
+        self.state = StatePaths.of(state, workspace)
+        self.harness = self.state.harness
         self.steps = 0
         self.runner = "pytest"
         self.ini = ""
@@ -217,7 +218,7 @@ class FixWorkflow:
         """The examples in the docstrings of the functions the task names, as the target tests, when they fail
         now (a function to write, or one whose documented behaviour broke)."""
         named = named_in(task)
-        files = sorted({d.path for d in project_definitions(self.workspace, list(workspace_files(self.workspace)))
+        files = sorted({d.path for d in project_definitions(self.workspace, list(workspace_files(self.workspace, self.state)))
                         if d.name in named and ">>>" in d.source})
         if not files:
             return False
@@ -260,7 +261,7 @@ class FixWorkflow:
 
     # -- 2. localise ----------------------------------------------------------------------------------------
     def localise(self, task: str, repro: Reproduction) -> list[Candidate]:
-        files = list(workspace_files(self.workspace))
+        files = list(workspace_files(self.workspace, self.state))
         defs = project_definitions(self.workspace, files)
         spectrum = ochiai(repro.spectrum, repro.totals, defs) if repro.spectrum else {}
         ranked = rank(defs, repro.evidence.failures, self.workspace, task, spectrum, k=self.config.candidates * 2)

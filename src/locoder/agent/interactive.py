@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from locoder.agent.loop import Agent
+from locoder.locations import StatePaths
 from locoder.memory import append_note
 from locoder.tools import Tool
 from locoder.tools.guard import registered
@@ -43,11 +44,12 @@ def console_approver(console: Console, tools: Mapping[str, Tool] | None = None):
     return approve
 
 
-def run_repl(agent: Agent, state_dir: Path, console: Console) -> int:
+def run_repl(agent: Agent, state: StatePaths | Path, console: Console) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
 
-    session: PromptSession[str] = PromptSession(history=FileHistory(str(state_dir / "history")))
+    state = StatePaths.of(state)
+    session: PromptSession[str] = PromptSession(history=FileHistory(str(state.history)))
     console.print(f"[bold]locoder[/] with {agent.model.name}. /help for help, Ctrl-D to exit.")
     fresh = list(agent.messages)
     while True:
@@ -71,7 +73,7 @@ def run_repl(agent: Agent, state_dir: Path, console: Console) -> int:
             if note and getattr(agent, "knowledge", None) is not None:
                 console.print(agent.knowledge.remember(note), soft_wrap=True, highlight=False)
             elif note:
-                console.print(f"noted in {append_note(state_dir, note)}")
+                console.print(f"noted in {append_note(state, note)}")
             else:
                 console.print("usage: /remember NOTE")
         elif line.startswith("/"):

@@ -127,7 +127,7 @@ class TaskContext:
             from locoder.index.store import CodeIndex
 
             try:
-                opened = index = CodeIndex(s.workspace_path)
+                opened = index = CodeIndex(s.workspace_path, s.state_paths)
                 first = not index.path.exists()
                 bar = self._progress("indexing the code (once; later runs read only what changed)")
                 index.update(progress=(lambda stage, done, total: bar(done, total)) if first else None)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from locoder.config import Settings
+from locoder.locations import StatePaths
 
 PROMPT = (
     "You are planning, not acting: nothing will be run now. Write a short plan, 3 to 7 numbered steps, for "
@@ -32,7 +33,7 @@ def gather_context(settings: Settings, knowledge, task: str) -> str:
     from locoder.index.store import CodeIndex
 
     parts: list[str] = []
-    index = CodeIndex(settings.workspace_path)
+    index = CodeIndex(settings.workspace_path, settings.state_paths)
     try:
         index.update()
         parts.append(TaskContext(settings, knowledge, lambda event: None)(task, index))
@@ -74,34 +75,35 @@ def make_plan(model, task: str, context: str) -> tuple[list[str], str]:
     return parse_steps(reply), reply
 
 
-def save_plan(state_dir: Path, task: str, steps: list[str], reply: str) -> dict:
+def save_plan(state: StatePaths | Path, task: str, steps: list[str], reply: str) -> dict:
     from locoder.atomic import write_atomic
 
     plan = {"task": task, "steps": steps, "reply": reply, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "status": "proposed"}
-    folder = state_dir / "plans"
+    state = StatePaths.of(state)
+    folder = state.plans
     name = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + ".json"
     plan["file"] = str(folder / name)
     write_atomic(folder / name, json.dumps(plan, indent=1) + "\n")
-    write_atomic(folder / "latest.json", json.dumps(plan, indent=1) + "\n")
+    write_atomic(state.latest_plan, json.dumps(plan, indent=1) + "\n")
     return plan
 
 
-def load_latest(state_dir: Path) -> dict | None:
+def load_latest(state: StatePaths | Path) -> dict | None:
     try:
         from locoder.regular_files import read_text
 
-        plan = json.loads(read_text(state_dir / "plans" / "latest.json"))
+        plan = json.loads(read_text(StatePaths.of(state).latest_plan))
     except (OSError, ValueError):
         return None
     return plan if isinstance(plan, dict) and plan.get("steps") else None
 
 
-def mark(plan: dict, status: str, state_dir: Path) -> None:
+def mark(plan: dict, status: str, state: StatePaths | Path) -> None:
     from locoder.atomic import write_atomic
 
     plan["status"] = status
-    for path in (Path(plan["file"]), state_dir / "plans" / "latest.json"):
+    for path in (Path(plan["file"]), StatePaths.of(state).latest_plan):
         try:
             write_atomic(path, json.dumps(plan, indent=1) + "\n")
         except OSError:

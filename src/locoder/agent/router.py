@@ -14,6 +14,7 @@ from locoder.agent.ask import AskWorkflow
 from locoder.agent.fix import FixConfig, FixWorkflow
 from locoder.agent.loop import Agent, RunResult
 from locoder.events import Error, TaskFinished
+from locoder.locations import StatePaths
 from locoder.messages import Usage
 from locoder.tools.tests import detect_test_command
 
@@ -71,9 +72,10 @@ def _names_a_function(task: str, workspace: Path) -> bool:
 class TaskRouter:
     """Runs each task with the workflow that fits it; everything else is the agent's (``__getattr__``)."""
 
-    def __init__(self, agent: Agent, workspace: Path, state_dir: Path, python: str, workflow: str = "auto",
+    def __init__(self, agent: Agent, workspace: Path, state: StatePaths | Path, python: str, workflow: str = "auto",
                  fix: FixConfig | None = None) -> None:
-        self.agent, self.workspace, self.state_dir, self.python = agent, workspace, state_dir, python
+        self.agent, self.workspace, self.python = agent, workspace, python
+        self.state = StatePaths.of(state, workspace)
         self.workflow, self.fix_config = workflow, fix or FixConfig()
 
     def __getattr__(self, name: str):
@@ -98,11 +100,11 @@ class TaskRouter:
     def _run(self, task: str) -> RunResult:
         kind = route(task, self.workspace) if self.workflow == "auto" else self.workflow
         if kind == "ask":
-            result = AskWorkflow(self.agent, self.workspace).run(task)
+            result = AskWorkflow(self.agent, self.workspace, self.state).run(task)
             if result is not None:
                 return result
         elif kind == "fix":
-            workflow = FixWorkflow(self.agent, self.workspace, self.state_dir, self.python, self.fix_config)
+            workflow = FixWorkflow(self.agent, self.workspace, self.state, self.python, self.fix_config)
             result = workflow.run(task)
             if result is not None:
                 return result

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from locoder import gitsafe
 from locoder.events import Event, Step, TaskFinished, TaskStarted
-from locoder.index.files import NOISE_DIRS
+from locoder.index.files import NOISE_DIRS, under
+from locoder.locations import StatePaths
 from locoder.messages import CommandRun, FileChange, ToolResult
 
 TODO = re.compile(r"\b(TODO|FIXME|XXX)\b")
@@ -69,8 +70,10 @@ def _regular(path: Path) -> bool:
 
 
 class SessionSummary:
-    def __init__(self, workspace: Path, state_dir: Path, session: str) -> None:
-        self.workspace, self.state_dir, self.session = workspace, state_dir, session
+    def __init__(self, workspace: Path, state: StatePaths | Path, session: str) -> None:
+        self.workspace, self.session = workspace, session
+        self.state = StatePaths.of(state, workspace)
+        self.state_dir = self.state.root
         self.started = time.time()
         self.tasks: list[dict] = []
         self.commands: list[Command] = []
@@ -125,7 +128,7 @@ class SessionSummary:
                         "removed": int(removed) if removed.isdigit() else None})
         now = set((_git(self.workspace, "ls-files", "--others", "--exclude-standard") or "").split("\n")) - {""}
         for path in sorted(now - self.untracked):
-            if any(part in NOISE_DIRS for part in path.split("/")[:-1]):
+            if any(part in NOISE_DIRS for part in path.split("/")[:-1]) or under(path, self.state.skipped()):
                 continue  # caches and state, not work (a repository without a .gitignore shows them)
             if not _regular(self.workspace / path):
                 out.append({"path": path, "added": None, "removed": None, "new": True})
@@ -228,7 +231,7 @@ class SessionSummary:
         }
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(self.started))
         try:
-            write_atomic(self.state_dir / "sessions" / f"{stamp}-{self.session}.json", json.dumps(data, indent=1) + "\n")
+            write_atomic(self.state.sessions / f"{stamp}-{self.session}.json", json.dumps(data, indent=1) + "\n")
         except OSError:
             pass
         return data

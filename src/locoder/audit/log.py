@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 import time
 import uuid
@@ -14,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from locoder.regular_files import open_append
+from locoder.regular_files import append_line, read_json_lines
 
 SCHEMA_VERSION = 1
 
@@ -50,36 +49,16 @@ class AuditLog:
         # backslashreplace turns a lone surrogate into its JSON escape (\udcff), so the line stays valid JSON.
         return (text + "\n").encode("utf-8", "backslashreplace")
 
-    def _after_torn_tail(self, line: bytes) -> bytes:
-        """A session killed mid-write left a torn last line: end it, so this record is not glued on."""
-        try:
-            with self.path.open("rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                if size and stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                    handle.seek(size - 1)
-                    if handle.read(1) != b"\n":
-                        return b"\n" + line
-        except OSError:
-            pass
-        return line
-
     def emit(self, event: Record | Mapping[str, Any]) -> None:
         """Append the event's record (a typed event's ``to_dict()``, or a record as it is); transient
         events are not written."""
         record = dict(event) if isinstance(event, Mapping) else event.to_dict()
         if self.failed or record.get("transient"):
             return
-        line = self._line(record)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = open_append(self.path)  # a FIFO planted in its place is refused, not waited on
-            try:
-                if not self._tail_checked:
-                    self._tail_checked = True
-                    line = self._after_torn_tail(line)
-                os.write(fd, line)
-            finally:
-                os.close(fd)
+            # A FIFO planted in its place is refused, not waited on; a torn line left by a kill is ended first.
+            append_line(self.path, self._line(record), end_torn_tail=not self._tail_checked)
+            self._tail_checked = True
         except OSError as exc:
             self.failed = True
             print(f"locoder: warning: audit log {self.path} cannot be written ({exc.strerror}); "
@@ -94,13 +73,4 @@ def _unloggable(event: dict[str, Any], exc: BaseException) -> dict[str, Any]:
 
 def read_audit_log(path: Path) -> list[dict[str, Any]]:
     """Every complete record; a torn line (a kill mid-write, even inside a UTF-8 character) is skipped."""
-    records = []
-    with path.open("rb") as handle:
-        for raw in handle:
-            try:
-                record = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-    return records
+    return read_json_lines(path)

@@ -23,6 +23,9 @@ from pathlib import Path
 from locoder import gitsafe
 from locoder.bench.proxy import CountingProxy
 from locoder.exceptions import LocoderError
+from locoder.locations import StatePaths
+from locoder.locations import cache_dir as user_cache_dir
+from locoder.locking import locked
 from locoder.sandbox import Sandbox, SandboxPolicy
 from locoder.sandbox.runners import resolve_runner
 
@@ -90,7 +93,7 @@ class PeerRun:
 
 def peer_dir(name: str, cache_dir: Path | None = None) -> Path:
     spec = _spec(name)
-    root = Path(cache_dir) if cache_dir else Path.home() / ".cache" / "locoder" / "peers"
+    root = Path(cache_dir) if cache_dir else user_cache_dir() / "peers"
     return root / f"{spec.name}-{spec.version}"
 
 
@@ -112,13 +115,9 @@ def ensure_peer(name: str, cache_dir: Path | None = None, *, python: str | None 
                 timeout: float = 1800.0) -> Path:
     """Install the pinned peer into its own virtualenv (once; later calls return at once) and return its
     executable. Raises ``PeerError`` with pip's last lines when the install fails."""
-    import fcntl
-
     spec = _spec(name)
     root = peer_dir(name, cache_dir)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    with open(root.parent / f".{root.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two benchmarks starting at once install once
+    with locked(root.parent / f".{root.name}.lock"):  # two benchmarks starting at once install once
         if (done := installed_peer(name, cache_dir)) is not None:
             return done
         shutil.rmtree(root, ignore_errors=True)  # a half-finished earlier attempt
@@ -310,7 +309,7 @@ def _run_peer(agent: str, command: PeerCommand, repo: Path, timeout: float, log_
     # The peer works in a throwaway clone and uses git itself (aider writes .git/config and commits), so .git is
     # left writable to it; the rest of the sandbox (nothing outside the repository) stays.
     policy = SandboxPolicy(runner=runner, network=True, cpu_seconds=0, env_allow=tuple(command.env),
-                           readonly_in_workspace=(".locoder", ".locoder.toml"))
+                           readonly_in_workspace=StatePaths.for_workspace(repo).readonly(git_writable=True))
     resolved = resolve_runner(policy)
     home = None
     if resolved == "plain":  # no private home from a runner: give the peer one, so no user config is read

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from locoder.exceptions import ConfigError
+from locoder.locations import PROJECT_CONFIG, STATE_DIR, StatePaths
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,7 +39,7 @@ class Settings:
     ``text`` (parse free text), or ``auto`` (constrained for the embedded model, native otherwise)."""
     workspace: str = "."
     """The only directory the agent reads and writes."""
-    state_dir: str = ".locoder"
+    state_dir: str = STATE_DIR
     """Per-workspace state folder (relative to the workspace): logs, memory, history."""
     audit_log: str = ""
     """Audit log path; empty: ``<state_dir>/logs/agent_audit.jsonl``."""
@@ -128,7 +129,7 @@ class Settings:
     services on unix sockets (tmux, databases, agents) are unreachable. Widens what commands may do."""
     repo_map_tokens: int = 512
     """Tokens of repo map sent with each task: the files and definitions that matter most for it,
-    from the code index (``.locoder/index/``); 0: none."""
+    from the code index (``<state_dir>/index/``); 0: none."""
     memory: bool = True
     """Remember each task, final answer and note as a vector, and send the relevant ones with each task."""
     memory_vector_dir: str = ""
@@ -207,20 +208,24 @@ class Settings:
         return Path(self.workspace).expanduser().resolve()
 
     @property
+    def state_paths(self) -> StatePaths:
+        """Every file of the workspace's state, from ``state_dir``, ``audit_log`` and ``memory_vector_dir``."""
+        return StatePaths.for_workspace(
+            self.workspace_path, self.state_dir,
+            audit_log=Path(self.audit_log).expanduser().resolve() if self.audit_log else None,
+            memory=Path(self.memory_vector_dir).expanduser().resolve() if self.memory_vector_dir else None)
+
+    @property
     def state_path(self) -> Path:
-        return self.workspace_path / self.state_dir
+        return self.state_paths.root
 
     @property
     def memory_path(self) -> Path:
-        if self.memory_vector_dir:
-            return Path(self.memory_vector_dir).expanduser().resolve()
-        return self.state_path / "memory"
+        return self.state_paths.memory
 
     @property
     def audit_log_path(self) -> Path:
-        if self.audit_log:
-            return Path(self.audit_log).expanduser().resolve()
-        return self.state_path / "logs" / "agent_audit.jsonl"
+        return self.state_paths.audit_log
 
 
 # Environment variables that map to settings. Generic names are the ones users of other tools already set.
@@ -296,7 +301,7 @@ def load_settings(
     values.update(_read_toml(user_config or user_config_path(env)))
     # The workspace decides which project file is read, so resolve it first from the strongest source.
     workspace = flags.get("workspace") or env.get("LOCODER_WORKSPACE") or values.get("workspace") or "."
-    project, untrusted = _project_settings(Path(workspace).expanduser() / ".locoder.toml", env)
+    project, untrusted = _project_settings(Path(workspace).expanduser() / PROJECT_CONFIG, env)
     values.update(project)
     for var, name in ENV_VARS.items():
         if env.get(var):

@@ -1,6 +1,7 @@
 """What the search commands do, as data: ``locoder index``, ``emb-index``, ``grep``, ``esearch``, ``vretr``,
 ``tree``, ``ls`` and ``codectx`` call these, and so do the agent's tools. Each returns a JSON-able dict;
-``render`` turns one into the text a terminal (or a model) reads."""
+``render`` turns one into the text a terminal (or a model) reads. ``state`` (the workspace's ``StatePaths``;
+None: the default state folder) says where the index lives and which folder the walkers pass by."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ import os
 import re
 from pathlib import Path
 
+from locoder.index.files import skipped_state
 from locoder.index.search import SearchError, build_vectors, grep, search
 from locoder.index.store import CodeIndex
+from locoder.locations import StatePaths
 from locoder.regular_files import read_regular
 
 GENERIC_STEMS = frozenset({"__init__", "index", "main", "mod", "lib", "__main__"})
 IMPORT_LINE = re.compile(r"^\s*(import\s|from\s+\S+\s+import\s|use\s|#include\s|package\s|require\(|const\s+\w+\s*=\s*require\()")
 
 
-def open_index(workspace: Path, progress=None) -> tuple[CodeIndex, dict]:
-    index = CodeIndex(workspace)
+def open_index(workspace: Path, progress=None, state: StatePaths | None = None) -> tuple[CodeIndex, dict]:
+    index = CodeIndex(workspace, state)
     stats = index.update(progress=progress)
     return index, stats.as_dict()
 
@@ -28,14 +31,14 @@ def embedder():
     return MiniLMEmbedder()
 
 
-def do_index(workspace: Path, progress=None) -> dict:
-    index, stats = open_index(workspace, progress)
+def do_index(workspace: Path, progress=None, state: StatePaths | None = None) -> dict:
+    index, stats = open_index(workspace, progress, state)
     index.close()
     return {"command": "index", "index": str(index.path), **stats}
 
 
-def do_emb_index(workspace: Path, progress=None) -> dict:
-    index, stats = open_index(workspace, progress)
+def do_emb_index(workspace: Path, progress=None, state: StatePaths | None = None) -> dict:
+    index, stats = open_index(workspace, progress, state)
     model = embedder()
     made = build_vectors(index, model, progress=(lambda d, t: progress("embed", d, t)) if progress else None)
     vectors = index.vector_count()
@@ -44,18 +47,19 @@ def do_emb_index(workspace: Path, progress=None) -> dict:
             "note": index.note}
 
 
-def do_grep(workspace: Path, pattern: str, path: str = ".", glob: str = "", limit: int = 50) -> dict:
+def do_grep(workspace: Path, pattern: str, path: str = ".", glob: str = "", limit: int = 50,
+            state: StatePaths | None = None) -> dict:
     root = (workspace / path).resolve()
     if not root.exists():
         raise SearchError(f"{path} does not exist")
-    hits = grep(pattern, root, workspace, glob=glob, limit=limit)
+    hits = grep(pattern, root, workspace, glob=glob, limit=limit, skip=skipped_state(workspace, state))
     return {"command": "grep", "pattern": pattern, "more": len(hits) > limit,
             "matches": [{"path": h.path, "line": h.line, "text": h.text} for h in hits[:limit]]}
 
 
 def do_search(workspace: Path, query: str, k: int = 10, mode: str = "hybrid", progress=None,
-              with_text: bool = False) -> dict:
-    index, _ = open_index(workspace, progress)
+              with_text: bool = False, state: StatePaths | None = None) -> dict:
+    index, _ = open_index(workspace, progress, state)
     model = embedder() if mode != "lexical" else None
     if model is not None and progress is not None and index.missing_vectors():
         build_vectors(index, model, progress=lambda d, t: progress("embed", d, t))
@@ -65,10 +69,10 @@ def do_search(workspace: Path, query: str, k: int = 10, mode: str = "hybrid", pr
             "hits": [h.as_dict(with_text=with_text) for h in hits]}
 
 
-def do_map(workspace: Path, task: str = "", tokens: int = 1024) -> dict:
+def do_map(workspace: Path, task: str = "", tokens: int = 1024, state: StatePaths | None = None) -> dict:
     from locoder.index.repomap import repo_map
 
-    index, _ = open_index(workspace)
+    index, _ = open_index(workspace, state=state)
     entries = repo_map(index, task, tokens)
     index.close()
     return {"command": "map", "task": task, "tokens": tokens,
@@ -77,18 +81,18 @@ def do_map(workspace: Path, task: str = "", tokens: int = 1024) -> dict:
                       for e in entries]}
 
 
-def do_tree(workspace: Path, path: str = ".", depth: int = 3) -> dict:
+def do_tree(workspace: Path, path: str = ".", depth: int = 3, state: StatePaths | None = None) -> dict:
     from locoder.index.files import workspace_files
 
     root = (workspace / path).resolve()
     rel_root = os.path.relpath(root, workspace)
     prefix = "" if rel_root == "." else rel_root + "/"
-    files = [f for f in workspace_files(workspace) if f.startswith(prefix)]
+    files = [f for f in workspace_files(workspace, state) if f.startswith(prefix)]
     return {"command": "tree", "path": path, "depth": depth, "files": [f[len(prefix):] for f in files]}
 
 
-def do_codectx(workspace: Path, path: str) -> dict:
-    index, _ = open_index(workspace)
+def do_codectx(workspace: Path, path: str, state: StatePaths | None = None) -> dict:
+    index, _ = open_index(workspace, state=state)
     rel = os.path.relpath((workspace / path).resolve(), workspace)
     rows = index.file_chunks(rel)
     if not rows and not (workspace / rel).is_file():

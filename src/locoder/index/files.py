@@ -1,21 +1,23 @@
 """Which files of a workspace are indexed: what git tracks (or, outside git, everything not ignored by
-.gitignore), less binaries, vendored folders, lock files, minified and huge files."""
+.gitignore), less locoder's state folder, binaries, vendored folders, lock files, minified and huge files."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from locoder import gitsafe
+from locoder.locations import StatePaths
 from locoder.regular_files import read_text
 from locoder.safety.secret_files import is_secret_file
 
 MAX_BYTES = 1_000_000
-NOISE_DIRS = frozenset({".git", ".locoder", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
+NOISE_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
                         ".pytest_cache", ".ruff_cache", ".tox", "dist", "build"})
-"""Never worth listing or grepping."""
+"""Never worth listing or grepping. Nor is locoder's state folder, whose name is a setting: walkers are given
+it (``StatePaths.skipped``, relative to the workspace) and pass it by with ``under``."""
 SKIP_DIRS = NOISE_DIRS | frozenset({
     ".hg", ".svn", "vendor", "third_party", "env", ".env", "site-packages", ".nox", "target", ".idea", ".vscode",
     ".next", ".cache", "bower_components", ".eggs", ".gradle",
@@ -41,8 +43,18 @@ def _git_files(root: Path) -> list[str] | None:
     return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
 
 
-def _walk_files(root: Path) -> list[str]:
-    """Every file under ``root``, honouring .gitignore files where pathspec is installed."""
+def under(rel: str, folders: Iterable[str]) -> bool:
+    """Whether the relative path ``rel`` is one of ``folders`` (relative too, with ``/``) or lies below one."""
+    return any(rel == folder or rel.startswith(folder + "/") for folder in folders)
+
+
+def skipped_state(root: Path, state: StatePaths | None = None) -> tuple[str, ...]:
+    """The state folder relative to ``root`` when it lies inside (the default one when ``state`` is None)."""
+    return (state or StatePaths.for_workspace(root)).skipped(root)
+
+
+def _walk_files(root: Path, skip: tuple[str, ...] = ()) -> list[str]:
+    """Every file under ``root`` but those in ``skip``, honouring .gitignore files where pathspec is installed."""
     try:
         import pathspec
     except ImportError:  # pragma: no cover - pathspec is a dependency
@@ -65,7 +77,8 @@ def _walk_files(root: Path) -> list[str]:
                     return True
             return False
 
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not ignored(rel_folder + d, True))
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not under(rel_folder + d, skip)
+                         and not ignored(rel_folder + d, True))
         out += [rel_folder + n for n in sorted(names) if not ignored(rel_folder + n, False)]
     return out
 
@@ -89,11 +102,13 @@ def looks_binary(data: bytes) -> bool:
     return b"\0" in data
 
 
-def workspace_files(root: Path) -> Iterator[str]:
-    """Paths (relative, with ``/``) of the files worth indexing, sorted."""
+def workspace_files(root: Path, state: StatePaths | None = None) -> Iterator[str]:
+    """Paths (relative, with ``/``) of the files worth indexing, sorted; never those of the state folder
+    (``state``; None: the default one)."""
+    skip = skipped_state(root, state)
     listed = _git_files(root)
     if listed is None:
-        listed = _walk_files(root)
+        listed = _walk_files(root, skip)
     for rel in sorted(set(listed)):
-        if is_indexable(root / rel, rel):
+        if not under(rel, skip) and is_indexable(root / rel, rel):
             yield rel

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from locoder.index.store import CodeIndex
+from locoder.locations import StatePaths
 
 DEFINITION_KINDS = ("function", "method", "class", "interface", "type", "impl")
 GENERIC = 5
@@ -154,9 +155,9 @@ def map_text(index: CodeIndex, task: str, max_tokens: int) -> str:
     return f"{MAP_HEADER}\n{render_map(entries)}" if entries else ""
 
 
-def map_for_task(workspace, task: str, max_tokens: int) -> str:
+def map_for_task(workspace, task: str, max_tokens: int, state: StatePaths | None = None) -> str:
     """``map_text`` of the workspace's index, brought up to date first."""
-    index = CodeIndex(workspace)
+    index = CodeIndex(workspace, state)
     try:
         index.update()
         return map_text(index, task, max_tokens)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from locoder.index.files import NOISE_DIRS, looks_binary
+from locoder.index.files import NOISE_DIRS, looks_binary, under
 from locoder.index.store import CodeIndex
 from locoder.regular_files import read_regular
 
@@ -37,10 +37,12 @@ class Match:
 
 
 def _ripgrep(rg: str, pattern: str, target: str, glob: str, limit: int, cwd: Path,
-             excludes: Sequence[str] = ()) -> list[Match] | None:
+             excludes: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Match] | None:
     cmd = [rg, "--line-number", "--with-filename", "--no-heading", "--color", "never", "--max-columns", "300", "-e", pattern]
     for skipped in sorted(NOISE_DIRS):
         cmd += ["-g", f"!{skipped}/"]
+    for skipped in skip:  # anchored at the search root by the slash
+        cmd += ["-g", f"!/{skipped}/"]
     for skipped in excludes:
         cmd += ["-g", skipped]
     if glob:
@@ -64,7 +66,7 @@ def _ripgrep(rg: str, pattern: str, target: str, glob: str, limit: int, cwd: Pat
 
 
 def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path,
-                 opener: Callable[[Path], BinaryIO | None] | None = None) -> list[Match]:
+                 opener: Callable[[Path], BinaryIO | None] | None = None, skip: Sequence[str] = ()) -> list[Match]:
     try:
         regex = re.compile(pattern)
     except re.error as exc:
@@ -75,7 +77,8 @@ def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path,
     else:
         files = []
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d not in NOISE_DIRS)
+            dirnames[:] = sorted(d for d in dirnames if d not in NOISE_DIRS
+                                 and not under(os.path.relpath(os.path.join(dirpath, d), cwd), skip))
             files += [Path(dirpath) / f for f in sorted(filenames)]
     for path in files:
         if glob and not fnmatch.fnmatch(path.name, glob):
@@ -103,16 +106,18 @@ def _python_grep(pattern: str, root: Path, glob: str, limit: int, cwd: Path,
 
 
 def grep(pattern: str, root: Path, cwd: Path, glob: str = "", limit: int = 50, *,
-         opener: Callable[[Path], BinaryIO | None] | None = None, excludes: Sequence[str] = ()) -> list[Match]:
+         opener: Callable[[Path], BinaryIO | None] | None = None, excludes: Sequence[str] = (),
+         skip: Sequence[str] = ()) -> list[Match]:
     """Lines matching ``pattern`` under ``root`` (a file or folder), paths relative to ``cwd``, sorted; at
     most ``limit + 1`` (one more than asked says there are more). ripgrep when installed, else Python.
     ``opener(path)`` opens each file for the Python search, None to skip it (the tools pass their confinement);
-    ``excludes`` are ripgrep ``-g`` globs for the same files (ripgrep never follows links)."""
+    ``excludes`` are ripgrep ``-g`` globs for the same files (ripgrep never follows links); ``skip``: folders
+    (relative to ``cwd``, the workspace) passed by, the state folder (``StatePaths.skipped``)."""
     rg = shutil.which("rg")
     target = os.path.relpath(root, cwd) if root != cwd else "."
-    hits = _ripgrep(rg, pattern, target, glob, limit, cwd, excludes) if rg else None
+    hits = _ripgrep(rg, pattern, target, glob, limit, cwd, excludes, skip) if rg else None
     if hits is None:
-        hits = _python_grep(pattern, root, glob, limit, cwd, opener)
+        hits = _python_grep(pattern, root, glob, limit, cwd, opener, skip)
     return hits
 
 

@@ -1,4 +1,4 @@
-"""The workspace's code index: one SQLite file under ``.locoder/index/``.
+"""The workspace's code index: one SQLite file in the state folder's ``index/`` (``StatePaths.index``).
 
 Files are re-read only when their size or mtime changed, and re-chunked only when their content hash
 changed, so re-indexing after a one-file change touches that file alone. Embeddings are keyed by the hash
@@ -21,6 +21,7 @@ from pathlib import Path
 from locoder.index.chunks import Chunk, chunk_file, identifiers, language_of
 from locoder.index.files import looks_binary, workspace_files
 from locoder.index.lexical import BM25, tokenize
+from locoder.locations import StatePaths
 from locoder.regular_files import read_regular
 
 SCHEMA = 2
@@ -68,9 +69,11 @@ def search_text(c: Chunk | sqlite3.Row) -> str:
 
 
 class CodeIndex:
-    def __init__(self, workspace: Path, folder: Path | None = None) -> None:
+    def __init__(self, workspace: Path, state: StatePaths | None = None) -> None:
+        """The index of ``workspace``, kept in ``state`` (None: the default state folder inside it)."""
         self.workspace = Path(os.path.realpath(workspace))
-        self.folder = folder or self.workspace / ".locoder" / "index"
+        self.state = state or StatePaths.for_workspace(self.workspace)
+        self.folder = self.state.index
         self.path = self.folder / "index.db"
         self._db: sqlite3.Connection | None = None
         self.note = ""
@@ -120,7 +123,7 @@ class CodeIndex:
         db = self.db
         stats = IndexStats(rebuilt=self.note)
         known = {r["path"]: r for r in db.execute("SELECT path, sha256, size, mtime_ns FROM files")}
-        paths = list(workspace_files(self.workspace))
+        paths = list(workspace_files(self.workspace, self.state))
         seen = set()
         with db:
             for done, rel in enumerate(paths, 1):

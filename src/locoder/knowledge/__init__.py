@@ -28,7 +28,7 @@ class Knowledge:
         if self._store is None:
             from locoder.memory.store import MemoryStore
 
-            self._store = MemoryStore(self.settings.state_path, self.embedder, folder=self.settings.memory_path)
+            self._store = MemoryStore(self.settings.state_paths, self.embedder)
         return self._store
 
     @property
@@ -52,14 +52,15 @@ class Knowledge:
         from locoder.exceptions import LocoderError
         from locoder.memory import append_note
 
-        notes = self.settings.state_path / "memory_bank" / "global.md"
+        state = self.settings.state_paths
+        notes = state.notes
         try:
             if not self.settings.memory:
-                return f"noted in {append_note(self.settings.state_path, note)}"
+                return f"noted in {append_note(state, note)}"
             try:
                 memory = self.store.add(note, "note")
             except (OSError, sqlite3.Error, LocoderError) as exc:
-                path = append_note(self.settings.state_path, note)
+                path = append_note(state, note)
                 return f"noted in {path} (the vector store could not take it now: {exc})"
         except OSError as exc:  # e.g. a FIFO put where the notes file was
             raise LocoderError(f"the note was not saved: {notes} cannot be written ({exc.strerror or exc})") from None

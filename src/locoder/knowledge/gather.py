@@ -110,17 +110,18 @@ def context7_evidence(client: Context7Client, query: str, library: str = "", k: 
     return out
 
 
-def gather(workspace: Path, query: str, *, store=None, embedder=None, docs_dirs: tuple[str, ...] = ("docs",),
+def gather(workspace: Path, query: str, *, state=None, store=None, embedder=None, docs_dirs: tuple[str, ...] = ("docs",),
            context7: Context7Client | None = None, k: int = 8, context7_chars: int = 256) -> tuple[list[Evidence], list[str]]:
     """Evidence from every source for ``query``, best first (scores made comparable per source), and
-    notes on sources that failed. context7 is asked only when the local sources found nothing relevant."""
+    notes on sources that failed. context7 is asked only when the local sources found nothing relevant.
+    ``state``: the workspace's ``StatePaths`` (where its code index lives; None: the default state folder)."""
     from locoder.index.store import CodeIndex
 
     notes: list[str] = []
     found: list[Evidence] = []
     if store is not None:
         found += memory_evidence(store, query, k=3, min_score=0.3)
-    index = CodeIndex(workspace)
+    index = CodeIndex(workspace, state)
     try:
         index.update()
         if embedder is not None:

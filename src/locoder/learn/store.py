@@ -1,6 +1,7 @@
-"""Where the bandit's learning lives: ``.locoder/rl_state.json`` (the policy, written atomically after each
-update) and ``.locoder/rl_events.jsonl`` (one schema-versioned line per reward). A state file that cannot
-be read is moved aside with a warning and learning starts over; it never stops a session."""
+"""Where the bandit's learning lives: ``StatePaths.rl_state`` (``rl_state.json`` in the state folder: the policy,
+written atomically after each update) and ``StatePaths.rl_events`` (``rl_events.jsonl``: one schema-versioned
+line per reward). A state file that cannot be read is moved aside with a warning and learning starts over; it
+never stops a session."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ import base64
 import json
 import os
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from locoder.learn.bandit import BanditState, with_prior
-from locoder.regular_files import open_append, read_text
+from locoder.regular_files import append_line, read_json_lines, read_text
 
 SCHEMA = 2
 """Schema of the state file. 2: the matrices are stored as base64 float32 (the upper triangle of each symmetric
@@ -92,43 +92,22 @@ def load_state(path: Path, arms: list[str], prior: dict[str, str] | None = None)
     return with_prior(state, {a: d for a, d in (prior or {}).items() if a in new}), ""
 
 
-@contextmanager
-def locked(path: Path):
-    """One session at a time changes the state file (an flock on ``<path>.lock``): each one re-reads the
-    state inside the lock and adds its own updates, so concurrent sessions in a workspace lose nothing."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+def lock_path(path: Path) -> Path:
+    """The file whose ``atomic.locked`` lets one session at a time change the state file ``path``: each one
+    re-reads the state inside the lock and adds its own updates, so concurrent sessions in a workspace lose
+    nothing."""
+    return path.with_name(path.name + ".lock")
 
 
 def append_event(path: Path, event: dict) -> None:
     """One line per event, written with a single append (concurrent sessions cannot interleave a line)."""
     line = json.dumps({"schema": EVENTS_SCHEMA, "ts": round(time.time(), 3), **event}, separators=(",", ":")) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = open_append(path, 0o644)  # a FIFO planted in its place is refused, not waited on
-    try:
-        os.write(fd, line.encode("utf-8"))
-    finally:
-        os.close(fd)
+    append_line(path, line.encode("utf-8"), 0o644)  # a FIFO planted in its place is refused, not waited on
 
 
 def read_events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
+    """Every complete event; none when the file is missing or cannot be read (a torn line is skipped)."""
     try:
-        text = read_text(path)
+        return read_json_lines(path)
     except OSError:
         return []
-    for line in text.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue  # a torn last line after a crash
-    return out

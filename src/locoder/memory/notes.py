@@ -1,40 +1,36 @@
-"""The human-readable notes file, ``memory_bank/global.md`` in the state folder."""
+"""The human-readable notes file, ``StatePaths.notes`` (``memory_bank/global.md`` in the state folder). Each
+function takes the workspace's ``StatePaths``, or the state folder itself."""
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from locoder.regular_files import open_append, read_text
+from locoder.locations import StatePaths
+from locoder.regular_files import append_line, read_text
 
 HEADER = "# locoder notes\n\nNotes remembered for this project, newest last.\n\n"
 
 
-def notes_path(state_dir: Path) -> Path:
-    return state_dir / "memory_bank" / "global.md"
+def notes_path(state: StatePaths | Path) -> Path:
+    return StatePaths.of(state).notes
 
 
-def append_note(state_dir: Path, note: str, now: datetime | None = None) -> Path:
+def append_note(state: StatePaths | Path, note: str, now: datetime | None = None) -> Path:
     """Append one timestamped note with a single write (concurrent writers cannot interleave a line)."""
     text = " ".join(note.split())
     if not text:
         raise ValueError("the note is empty")
-    path = notes_path(state_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = notes_path(state)
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
     data = (("" if path.exists() else HEADER) + f"- {stamp} {text}\n").encode("utf-8")
-    fd = open_append(path, 0o644)  # a FIFO planted in its place is refused (NotRegularFile), not waited on
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+    append_line(path, data, 0o644)  # a FIFO planted in its place is refused (NotRegularFile), not waited on
     return path
 
 
-def read_notes(state_dir: Path) -> list[tuple[str, str]]:
+def read_notes(state: StatePaths | Path) -> list[tuple[str, str]]:
     """(timestamp, text) of every note in the file, in order; lines that are not notes are skipped."""
-    path = notes_path(state_dir)
+    path = notes_path(state)
     if not path.is_file():
         return []
     out = []
@@ -48,17 +44,17 @@ def read_notes(state_dir: Path) -> list[tuple[str, str]]:
     return out
 
 
-def rewrite_notes(state_dir: Path, notes: list[tuple[str, str]]) -> None:
+def rewrite_notes(state: StatePaths | Path, notes: list[tuple[str, str]]) -> None:
     """Replace the file with these notes, atomically."""
     from locoder.atomic import write_atomic
 
     body = "".join(f"- {stamp} {text}\n" if stamp else f"- {text}\n" for stamp, text in notes)
-    write_atomic(notes_path(state_dir), HEADER + body)
+    write_atomic(notes_path(state), HEADER + body)
 
 
-def recent_notes(state_dir: Path, max_chars: int = 1500) -> list[str]:
+def recent_notes(state: StatePaths | Path, max_chars: int = 1500) -> list[str]:
     """The newest notes that fit in ``max_chars``, oldest first."""
-    path = notes_path(state_dir)
+    path = notes_path(state)
     if not path.is_file():
         return []
     # errors="replace": one bad byte (an editor, a copy from elsewhere) must not stop every later start.

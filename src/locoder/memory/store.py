@@ -1,6 +1,6 @@
 """Persistent vector memory: every task, final answer and note, embedded, in one SQLite file.
 
-``.locoder/memory/memory.db`` (or ``memory_vector_dir``) holds each memory's text, kind (``user``,
+``memory.db`` in the state folder's ``memory/`` (``StatePaths.memory``, or ``memory_vector_dir``) holds each memory's text, kind (``user``,
 ``answer``, ``note``), session, time and unit vector; search is exact cosine similarity in numpy, so recall
 is never approximate and nothing but the one file has to stay consistent.
 
@@ -14,9 +14,7 @@ the file. So after any crash, the next load sees them agree.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -24,6 +22,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from locoder.locations import StatePaths
+from locoder.locking import locked
 from locoder.memory.notes import append_note, notes_path, read_notes, rewrite_notes
 
 SCHEMA = 1
@@ -91,9 +91,12 @@ class _Growing:
 
 
 class MemoryStore:
-    def __init__(self, state_dir: Path, embedder, folder: Path | None = None) -> None:
-        self.state_dir = state_dir
-        self.folder = folder or state_dir / "memory"
+    def __init__(self, state: StatePaths | Path, embedder, folder: Path | None = None) -> None:
+        """The memory of the workspace whose state is ``state`` (its ``StatePaths``, or the state folder);
+        ``folder`` moves the vector store out of ``state.memory``."""
+        self.state = StatePaths.of(state)
+        self.state_dir = self.state.root
+        self.folder = folder or self.state.memory
         self.embedder = embedder
         self._db: sqlite3.Connection | None = None
         self._matrix: tuple | None = None
@@ -104,14 +107,8 @@ class MemoryStore:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """One writer at a time across processes (an flock on ``memory/.lock``)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with locked(self.folder / ".lock"):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -146,16 +143,16 @@ class MemoryStore:
         forgotten = {r[0] for r in db.execute("SELECT text_hash FROM forgotten")}
         stored = {r["text_hash"]: (r["text"], r["created"])
                   for r in db.execute("SELECT text_hash, text, created FROM memories WHERE kind = 'note' ORDER BY id")}
-        in_file = read_notes(self.state_dir)
+        in_file = read_notes(self.state)
         file_hashes = {text_hash(text) for _, text in in_file}
         if any(text_hash(text) in forgotten for _, text in in_file):
-            rewrite_notes(self.state_dir, [(s, t) for s, t in in_file if text_hash(t) not in forgotten])
+            rewrite_notes(self.state, [(s, t) for s, t in in_file if text_hash(t) not in forgotten])
         missing = [text for _, text in in_file if text_hash(text) not in stored and text_hash(text) not in forgotten]
         if missing:
             self._insert([(text, "note", "notes-file") for text in dict.fromkeys(missing)])
         for h, (text, created) in stored.items():
             if h not in file_hashes:
-                append_note(self.state_dir, text, now=datetime.fromtimestamp(created, timezone.utc))
+                append_note(self.state, text, now=datetime.fromtimestamp(created, timezone.utc))
 
     # -- writing -----------------------------------------------------------------------------------------
     def _insert(self, items: list[tuple[str, str, str]], vectors=None) -> list[int]:
@@ -205,7 +202,7 @@ class MemoryStore:
             (new_id,) = self._insert([(text, kind, session)])
             if kind == "note":
                 # After the store: a crash in between is repaired by the next reconcile.
-                append_note(self.state_dir, text)
+                append_note(self.state, text)
         return self.get(new_id)
 
     def forget(self, memory_id: int) -> Memory | None:
@@ -219,8 +216,8 @@ class MemoryStore:
                 if memory.kind == "note":
                     db.execute("INSERT OR REPLACE INTO forgotten VALUES (?, ?)", (text_hash(memory.text), time.time()))
             if memory.kind == "note":
-                notes = read_notes(self.state_dir)
-                rewrite_notes(self.state_dir, [(s, t) for s, t in notes if text_hash(t) != text_hash(memory.text)])
+                notes = read_notes(self.state)
+                rewrite_notes(self.state, [(s, t) for s, t in notes if text_hash(t) != text_hash(memory.text)])
         self._matrix = None
         return memory
 

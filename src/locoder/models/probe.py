@@ -8,13 +8,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from locoder.atomic import write_atomic
 from locoder.exceptions import BackendError
+from locoder.locations import cache_dir
 from locoder.messages import Message
 
 PING_TOOL = {
@@ -36,8 +36,7 @@ PROBE = [Message("user", 'Call the tool ping with word "hello". Reply only with 
 
 
 def cache_path() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "locoder" / "capabilities.json"
+    return cache_dir() / "capabilities.json"
 
 
 def _load(path: Path) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import importlib
 import importlib.metadata
@@ -17,12 +16,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from locoder.atomic import write_atomic
 from locoder.exceptions import ModelStoreError
+from locoder.locations import cache_dir
+from locoder.locking import locked
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,7 @@ def default_models_dir() -> Path:
     env = os.environ.get("LOCODER_MODELS_DIR")
     if env:
         return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "locoder" / "models"
+    return cache_dir() / "models"
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -187,14 +187,8 @@ class ModelStore:
                 f"{free / 1e9:.2f} GB free; free some space or set LOCODER_MODELS_DIR"
             )
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        with open(self.root / ".lock", "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.root / ".lock")
 
     def _pip(self, *args: str) -> None:
         cmd = [self.python, "-m", "pip", *args, "--disable-pip-version-check"]

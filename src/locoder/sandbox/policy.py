@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from locoder.locations import DEFAULT_READONLY
+
 
 @dataclass(frozen=True)
 class SandboxPolicy:
@@ -33,8 +35,9 @@ class SandboxPolicy:
     hidden_paths: tuple[str, ...] = ("~", "/root", "/home", "/etc/shadow", "/etc/gshadow", "/etc/sudoers")
     """Hidden from commands: empty under bubblewrap (/dev/null for files), unreadable under Landlock; the
     workspace stays."""
-    readonly_in_workspace: tuple[str, ...] = (".locoder", ".locoder.toml", ".git")
+    readonly_in_workspace: tuple[str, ...] = DEFAULT_READONLY
     """Inside the workspace but read-only to commands (bubblewrap; Landlock cannot): locoder's own state and
-    audit log, the project's configuration, and the git folder (hooks and config git would run later)."""
+    audit log, the project's configuration, and the git folder (hooks and config git would run later). The
+    agent's sandbox takes it from ``StatePaths.readonly``, so a state folder of another name is covered too."""
     env_allow: tuple[str, ...] = field(default_factory=tuple)
     """Secret-looking environment variables passed to commands anyway, by exact name."""

@@ -335,8 +335,8 @@ class Sandbox:
                         " unreadable; " + ("private /dev/shm, /proc and /run (own mount and pid namespace)"
                                            if namespaces else "host /dev/shm hidden; NOT private: /proc (other"
                                            " processes' command lines are visible)")
-                        + "; NOT covered: .locoder, .locoder.toml and .git inside the workspace,"
-                          " chmod/chown/timestamps",
+                        + "; NOT covered: " + (", ".join(self.policy.readonly_in_workspace) or "nothing")
+                        + " inside the workspace, chmod/chown/timestamps",
         }.get(runner, "NOT confined: commands can change anything your user can")
         network = "on" if self.policy.network else {
             "bubblewrap": "off", "landlock": "TCP off; NOT covered: UDP" if version >= 4 else "NOT confined",

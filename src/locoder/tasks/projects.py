@@ -19,14 +19,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from locoder.locations import cache_dir
+
 
 class BenchError(RuntimeError):
     """A project could not be fetched, verified, unpacked or given its environment."""
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "locoder" / "bench"
+    return cache_dir() / "bench"
 
 
 def sha256_of(path: Path) -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from locoder.exceptions import StepInterrupt, ToolError
+from locoder.locations import StatePaths
 from locoder.messages import ToolCall, ToolData, ToolResult
 from locoder.safety.secrets import redact
 from locoder.sandbox import CommandResult, Sandbox, run_command
@@ -48,12 +49,19 @@ class ToolContext:
     """Where commands run; None: unconfined (tests of logic only)."""
     knowledge: Any = None
     """The session's ``locoder.knowledge.Knowledge`` (memory, docs, context7); None: those tools say so."""
+    state: StatePaths | None = None
+    """The workspace's state (``Settings.state_paths``): where the index lives, what walkers pass by, where
+    snippets go; None: the default state folder inside the workspace (``state_paths``)."""
     protected: tuple[str, ...] = PROTECTED
     """Paths (relative to the workspace) file tools may never write: the state folder, the project
-    configuration, ``.git``."""
+    configuration, ``.git`` (``StatePaths.protected``)."""
     planner: Any = None
     """``planner(task) -> str``: what is known for planning a task (memories, docs, repo map, code hits,
     log events); None: the plan tool says it is not available."""
+
+    @property
+    def state_paths(self) -> StatePaths:
+        return self.state or StatePaths.for_workspace(self.workspace)
 
     @property
     def network_allowed(self) -> bool:

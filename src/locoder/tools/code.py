@@ -1,7 +1,7 @@
 """Tools over the code index: search by meaning or words (search_code, vretr), the outline of a file
 (code_outline), the file tree, and building the index and its embeddings (index, emb_index).
 
-The index lives in ``.locoder/index/`` and is brought up to date (changed files only) on each call.
+The index lives in the state folder's ``index/`` (``StatePaths.index``) and is brought up to date (changed files only) on each call.
 ``search_code`` fuses BM25 with embeddings once they are built (``locoder emb-index``); before that it
 uses BM25 alone, so a call never waits minutes for a first embedding run.
 """
@@ -26,7 +26,7 @@ def search_code(ctx: ToolContext, query: str, max_results: int = 8) -> str:
     from locoder.index.search import SearchError, search
     from locoder.index.store import CodeIndex
 
-    index = CodeIndex(ctx.workspace)
+    index = CodeIndex(ctx.workspace, ctx.state_paths)
     try:
         index.update()
         model = commands.embedder() if index.vector_count() else None
@@ -53,7 +53,8 @@ def code_outline(ctx: ToolContext, path: str) -> str:
 
     full = check_readable(ctx.workspace, path)
     try:
-        result = commands.do_codectx(ctx.workspace, str(full.relative_to(ctx.workspace.resolve())))
+        result = commands.do_codectx(ctx.workspace, str(full.relative_to(ctx.workspace.resolve())),
+                                   ctx.state_paths)
     except SearchError as exc:
         raise ToolError(str(exc)) from None
     return commands.render(result)
@@ -72,7 +73,7 @@ def vretr(ctx: ToolContext, query: str, max_results: int = 8) -> str:
     from locoder.index.search import SearchError, search
     from locoder.index.store import CodeIndex
 
-    index = CodeIndex(ctx.workspace)
+    index = CodeIndex(ctx.workspace, ctx.state_paths)
     try:
         index.update()
         if not index.vector_count():
@@ -100,7 +101,7 @@ def tree(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
     if not full.is_dir():
         raise ToolError(f"{path} is not a folder")
     rel = str(full.relative_to(ctx.workspace.resolve())) or "."
-    return commands.render(commands.do_tree(ctx.workspace, rel, max(1, min(max_depth, 8))))
+    return commands.render(commands.do_tree(ctx.workspace, rel, max(1, min(max_depth, 8)), ctx.state_paths))
 
 
 @tool(effects="read")
@@ -109,7 +110,7 @@ def index(ctx: ToolContext) -> str:
     only). They update it themselves; call this after many files changed to see the counts."""
     from locoder.index import commands
 
-    return commands.render(commands.do_index(ctx.workspace))
+    return commands.render(commands.do_index(ctx.workspace, state=ctx.state_paths))
 
 
 @tool(effects="read")
@@ -119,6 +120,6 @@ def emb_index(ctx: ToolContext) -> str:
     from locoder.index import commands
 
     try:
-        return commands.render(commands.do_emb_index(ctx.workspace))
+        return commands.render(commands.do_emb_index(ctx.workspace, state=ctx.state_paths))
     except LocoderError as exc:
         raise ToolError(f"the embedding model is not available: {exc}") from None

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from locoder.exceptions import ToolError
-from locoder.index.files import NOISE_DIRS
+from locoder.index.files import NOISE_DIRS, under
 from locoder.messages import FileChange
 from locoder.tools.base import ToolContext, ToolOutput, tool
 from locoder.tools.edit import apply_edit, refuse_broken, unified_diff
@@ -89,9 +89,12 @@ def list_files(ctx: ToolContext, path: str = ".", max_depth: int = 3) -> str:
     if not root.is_dir():
         raise ToolError(f"{path} is not a folder")
     entries: list[str] = []
+    workspace = Path(os.path.realpath(ctx.workspace))
+    state = ctx.state_paths.skipped(workspace)
     for dirpath, dirnames, filenames in os.walk(root):
         depth = len(Path(dirpath).relative_to(root).parts)
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")) \
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
+                             and not under(os.path.relpath(os.path.join(dirpath, d), workspace), state)) \
             if depth < max_depth else []
         rel = Path(dirpath).relative_to(root)
         entries += [f"{rel / d}/" if str(rel) != "." else f"{d}/" for d in dirnames]

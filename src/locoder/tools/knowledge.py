@@ -59,7 +59,7 @@ def docs_lookup(ctx: ToolContext, query: str, max_results: int = 4) -> str:
     from locoder.knowledge.gather import docs_evidence
 
     knowledge = _knowledge(ctx)
-    index = CodeIndex(ctx.workspace)
+    index = CodeIndex(ctx.workspace, ctx.state_paths)
     try:
         index.update()
         found = docs_evidence(index, knowledge.embedder, query, knowledge.settings.docs_dirs,
@@ -111,7 +111,8 @@ def intel(ctx: ToolContext, question: str, max_results: int = 6) -> str:
 
     knowledge = _knowledge(ctx)
     s = knowledge.settings
-    evidence, notes = gather(ctx.workspace, question, store=knowledge.store if s.memory else None,
+    evidence, notes = gather(ctx.workspace, question, state=ctx.state_paths,
+                             store=knowledge.store if s.memory else None,
                              embedder=knowledge.embedder, docs_dirs=s.docs_dirs, context7=knowledge.context7,
                              k=max(1, min(max_results, 12)), context7_chars=s.context7_chars)
     if not evidence:

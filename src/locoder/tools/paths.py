@@ -23,10 +23,12 @@ from typing import BinaryIO
 
 from locoder.atomic import new_file_mode
 from locoder.exceptions import ToolError
+from locoder.locations import DEFAULT_READONLY
 from locoder.safety.secret_files import SECRET_FILES, is_secret_file
 
-PROTECTED = (".locoder", ".locoder.toml", ".git")
-"""Default for ``ToolContext.protected``: what file tools may never write (relative to the workspace)."""
+PROTECTED = DEFAULT_READONLY
+"""Default for ``ToolContext.protected``: what file tools may never write (relative to the workspace) when
+the state folder has its default name; ``StatePaths.protected`` gives it for any other."""
 
 __all__ = ["PROTECTED", "SECRET_FILES", "check_readable", "check_writable", "display", "is_secret_file",
            "open_confined", "read_beneath", "resolve_in_workspace", "write_beneath"]

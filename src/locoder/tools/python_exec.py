@@ -190,7 +190,7 @@ def run_python(ctx: ToolContext, code: str, timeout: int | None = None) -> str:
         timeout: Seconds before the snippet is killed (default from settings).
     """
     check_python(code)
-    tmp_dir = resolve_in_workspace(ctx.workspace, ".locoder/tmp")
+    tmp_dir = resolve_in_workspace(ctx.workspace, str(ctx.state_paths.scratch(ctx.workspace)))
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="snippet-", suffix=".py")
     script = Path(name)

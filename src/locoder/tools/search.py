@@ -29,7 +29,8 @@ def grep(ctx: ToolContext, pattern: str, path: str = ".", glob: str = "", max_re
     cwd = resolve_in_workspace(ctx.workspace, ".")
     try:
         hits = grep_lines(pattern, root, cwd, glob=glob, limit=max_results,
-                          opener=lambda p: open_confined(ctx.workspace, p), excludes=ripgrep_excludes())
+                          opener=lambda p: open_confined(ctx.workspace, p), excludes=ripgrep_excludes(),
+                          skip=ctx.state_paths.skipped(cwd))
     except SearchError as exc:
         raise ToolError(str(exc)) from None
     if not hits:
