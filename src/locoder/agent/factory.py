@@ -181,7 +181,6 @@ def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=No
         sandbox=sandbox,
         knowledge=knowledge,
         state=state,
-        protected=state.protected(),
     )
     context.planner = lambda task: gather_context(settings, knowledge, task)
     facts = server_facts(model) if backend_kind(settings) in ("openai", "ollama") else None

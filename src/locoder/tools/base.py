@@ -34,7 +34,6 @@ from locoder.locations import StatePaths
 from locoder.messages import ToolCall, ToolData, ToolResult
 from locoder.safety.secrets import redact
 from locoder.sandbox import CommandResult, Sandbox, run_command
-from locoder.tools.paths import PROTECTED
 
 
 @dataclass
@@ -52,9 +51,6 @@ class ToolContext:
     state: StatePaths | None = None
     """The workspace's state (``Settings.state_paths``): where the index lives, what walkers pass by, where
     snippets go; None: the default state folder inside the workspace (``state_paths``)."""
-    protected: tuple[str, ...] = PROTECTED
-    """Paths (relative to the workspace) file tools may never write: the state folder, the project
-    configuration, ``.git`` (``StatePaths.protected``)."""
     planner: Any = None
     """``planner(task) -> str``: what is known for planning a task (memories, docs, repo map, code hits,
     log events); None: the plan tool says it is not available."""
@@ -62,6 +58,12 @@ class ToolContext:
     @property
     def state_paths(self) -> StatePaths:
         return self.state or StatePaths.for_workspace(self.workspace)
+
+    @property
+    def protected(self) -> tuple[str, ...]:
+        """Paths (relative to the workspace) file tools may never write: the state folder, the project
+        configuration, ``.git`` (``StatePaths.protected``)."""
+        return self.state_paths.protected()
 
     @property
     def network_allowed(self) -> bool:

@@ -27,7 +27,7 @@ from locoder.locations import DEFAULT_READONLY
 from locoder.safety.secret_files import SECRET_FILES, is_secret_file
 
 PROTECTED = DEFAULT_READONLY
-"""Default for ``ToolContext.protected``: what file tools may never write (relative to the workspace) when
+"""Default for ``check_writable``: what file tools may never write (relative to the workspace) when
 the state folder has its default name; ``StatePaths.protected`` gives it for any other."""
 
 __all__ = ["PROTECTED", "SECRET_FILES", "check_readable", "check_writable", "display", "is_secret_file",
