@@ -254,3 +254,79 @@ def test_a_long_docstring_is_shown_short_with_its_examples_and_put_back():
 def test_a_short_docstring_is_shown_whole():
     target = next(d for d in definitions("s.py", STATS) if d.qualname == "mean")
     assert forms.shown_source(target) == target.source
+
+
+PERCENT = '''SPECIAL = {255: "100%", 0: "0%"}
+
+
+def percent(triplet):
+    scale = 100 / 255
+    return tuple(SPECIAL.get(f"{d * scale:.0f}%", d) for d in triplet)
+
+
+def first(items):
+    head = items[0]
+    return head
+'''
+PERCENT_TESTS = '''from colours import percent, first
+
+
+def test_percent():
+    assert percent((255, 0, 51)) == ("100%", "0%", "20%")
+
+
+def test_first_of_nothing():
+    assert first([]) is None
+'''
+
+
+def _traced(tmp_path: Path, spec: str, test: str) -> list:
+    (tmp_path / "colours.py").write_text(PERCENT)
+    (tmp_path / "test_colours.py").write_text(PERCENT_TESTS)
+    plugin = tmp_path / "harness"
+    plugin.mkdir(exist_ok=True)
+    source = Path(__file__).parent.parent / "src" / "locoder" / "repair" / "trace_plugin.py"
+    (plugin / "locoder_trace.py").write_text(source.read_text())
+    out = tmp_path / "trace.json"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(plugin), "LOCODER_TRACE_OUT": str(out),
+           "LOCODER_TRACE_VALUES": spec}
+    subprocess.run([sys.executable, "-m", "pytest", "-p", "locoder_trace", "-q", "-p", "no:cacheprovider", test],
+                   cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    return json.loads(out.read_text())["calls"]
+
+
+def test_the_value_tracer_records_a_call_and_the_code_nested_in_it(tmp_path):
+    from locoder.repair.values import trace_spec, values_text
+
+    target = next(d for d in definitions("colours.py", PERCENT) if d.name == "percent")
+    calls = _traced(tmp_path, trace_spec(target), "test_colours.py::test_percent")
+    assert len(calls) == 1
+    text = values_text(calls, target, "test_colours.py::test_percent")
+    lines = text.splitlines()
+    assert lines[0].startswith("What percent did when the failing test test_colours.py::test_percent ran it")
+    assert lines[1] == "Call 1: percent(triplet=(255, 0, 51))"
+    assert "  line 5: scale = 100 / 255  ->  scale = 0.39215686274509803" in lines
+    # The generator expression's rounds: one value of d each.
+    assert [x.split("->  ")[1] for x in lines if x.startswith("  line 6")] == ["d = 255", "d = 0", "d = 51"]
+    assert lines[-1] == "  returned (255, 0, 51)"
+
+
+def test_the_value_tracer_records_what_a_call_raised(tmp_path):
+    from locoder.repair.values import trace_spec, values_text
+
+    target = next(d for d in definitions("colours.py", PERCENT) if d.name == "first")
+    calls = _traced(tmp_path, trace_spec(target), "test_colours.py::test_first_of_nothing")
+    text = values_text(calls, target, "test_colours.py::test_first_of_nothing")
+    assert "Call 1: first(items=[])" in text and text.endswith("raised IndexError: IndexError('list index out of range')")
+    assert values_text([], target, "t") == ""
+
+
+def test_long_runs_are_shown_by_their_first_and_last_lines():
+    from locoder.repair.values import HEAD, TAIL, values_text
+
+    target = next(d for d in definitions("colours.py", PERCENT) if d.name == "percent")
+    call = {"args": [["triplet", "()"]], "lines": [[6, [["d", str(n)]]] for n in range(40)], "returned": "()"}
+    lines = values_text([call] * 3, target, "t").splitlines()
+    shown = [x for x in lines if x.startswith("  line 6")]
+    assert len(shown) == 2 * (HEAD + TAIL) and shown[HEAD - 1].endswith("d = 13") and shown[HEAD].endswith("d = 34")
+    assert "  ... (20 more lines)" in lines and lines[-1] == "(1 more calls not shown)"

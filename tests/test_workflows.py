@@ -102,10 +102,13 @@ def test_the_harness_fixes_the_function_the_evidence_points_to(shop, tmp_path):
     assert localised["candidates"][0].startswith("calc.py:1-3 add")
     result = next(r for r in records if r["type"] == "result")
     assert result["status"] == "submitted" and result["stop"] == "answer" and "Fixed add in calc.py" in result["answer"]
-    # Reproduced first (the whole suite, traced), then the target test, then the whole suite again.
+    # Reproduced first (the whole suite, traced), the first failing test traced for the values add computed,
+    # then the target test, then the whole suite again.
     commands = [c["arguments"]["command"] for r in records if r["type"] == "step" for c in r.get("calls", [])
                 if c["tool"] == "run_command" and "-m pytest" in c["arguments"]["command"]]
-    assert len(commands) == 3 and "-p locoder_trace" in commands[0] and commands[1].endswith("test_calc.py::test_add")
+    assert len(commands) == 4 and "-p locoder_trace" in commands[0]
+    assert "LOCODER_TRACE_VALUES=calc.py:1:1:3" in commands[1] and commands[1].endswith("test_calc.py::test_add")
+    assert commands[2].endswith("test_calc.py::test_add") and "LOCODER_TRACE" not in commands[2]
     assert all(".venv/bin/python -m pytest" in c for c in commands)
     assert "tests    2 passed, 0 failed" in out.stdout
     # The model saw the failing test, its error and the one function, whole.
@@ -244,3 +247,40 @@ def test_model_facts_come_from_the_server():
     show = {"model_info": {"general.parameter_count": 7_000_000_000, "qwen2.context_length": 32768}}
     assert (from_ollama_show(show).parameters, from_ollama_show(show).context) == (7_000_000_000, 32768)
     assert from_model_list({"data": "junk"}).parameters == 0 and from_ollama_show(None).context == 0
+
+
+TOTAL = ("def total(prices, tax):\n    subtotal = sum(prices)\n    taxed = subtotal - subtotal * tax\n"
+         "    return round(taxed, 2)\n\n\ndef labels(prices):\n    return [f'{p:.2f}' for p in prices]\n")
+TOTAL_TESTS = ("from till import total, labels\n\n\ndef test_total():\n    assert total([10, 20], 0.5) == 45.0\n\n\n"
+               "def test_labels():\n    assert labels([1, 2.5]) == ['1.00', '2.50']\n")
+FIXED_TOTAL = ("def total(prices, tax):\n    subtotal = sum(prices)\n    taxed = subtotal + subtotal * tax\n"
+               "    return round(taxed, 2)\n")
+
+
+def test_the_repair_request_shows_what_the_function_did_on_the_failing_test(shop, tmp_path):
+    """The candidate function is run once more under the value tracer on the first failing test: the model is
+    shown its arguments, each line's values and what it returned, from the real run in the sandbox."""
+    from locoder.agent.factory import build_agent
+    from locoder.agent.fix import FixConfig, FixWorkflow
+    from locoder.config.settings import load_settings
+    from locoder.models.scripted import ScriptedModel
+
+    (shop / "till.py").write_text(TOTAL)
+    (shop / "test_till.py").write_text(TOTAL_TESTS)
+    (shop / "calc.py").write_text(CALC.replace("a - b", "a + b"))
+    replies = tmp_path / "replies.json"
+    replies.write_text("[]")
+    settings = load_settings({"workspace": str(shop), "model": f"scripted:{replies}", "memory": False, "rl": False,
+                              "approval": "auto"})
+    router = build_agent(settings)
+    model = router.agent.model = ScriptedModel([fenced(FIXED_TOTAL)])
+    workflow = FixWorkflow(router.agent, shop, settings.state_path, router.python, FixConfig())
+    result = workflow.run("total([10, 20], 0.5) gives 15.0, it should add the tax: 45.0")
+    assert result is not None and result.status == "submitted", result
+    request = model.requests[0]["messages"][-1].content
+    assert "What total did when the failing test test_till.py::test_total ran it" in request
+    assert "Call 1: total(prices=[10, 20], tax=0.5)" in request
+    assert "line 2: subtotal = sum(prices)  ->  subtotal = 30" in request
+    assert "line 3: taxed = subtotal - subtotal * tax  ->  taxed = 15.0" in request
+    assert "returned 15.0" in request
+    assert "subtotal + subtotal * tax" in (shop / "till.py").read_text()

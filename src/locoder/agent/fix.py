@@ -16,6 +16,7 @@ Every command goes through the session's guarded tools (sandbox, approvals, audi
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from locoder.exceptions import LocoderError
 from locoder.index.files import workspace_files
 from locoder.locations import TRACE_FILE, StatePaths
 from locoder.messages import CommandRun, Message, ToolCall, ToolResult, Usage
-from locoder.repair import forms, prompts
+from locoder.repair import forms, prompts, values
 from locoder.repair.examples import examples
 from locoder.repair.failures import (
     PYTEST_ARGS,
@@ -81,6 +82,8 @@ class FixConfig:
     """Temperature for attempts after each candidate's first (which is greedy)."""
     trace: bool = True
     """Trace the test runs to rank functions by which tests run them (spectrum-based localisation)."""
+    values: bool = True
+    """Show the model what the candidate function did on the first failing test (``repair.values``)."""
 
 
 @dataclass
@@ -105,6 +108,8 @@ class FixWorkflow:
         self.runner = "pytest"
         self.ini = ""
         """Options overriding the project's pytest configuration (set when its addopts cannot run here)."""
+        self._seen_values: dict[str, str] = {}
+        """What each candidate did on the first failing test, recorded once (``_values``)."""
         self._touched: dict[str, str] = {}
         """Files this workflow changed, with their text before, restored unless a repair stands."""
 
@@ -134,9 +139,10 @@ class FixWorkflow:
         return response.content
 
     def _pytest(self, phase: str, args: list[str] | str = "", trace: bool = False,
-                doctest: bool = False) -> tuple[TestReport, dict]:
+                doctest: bool = False, values: str = "") -> tuple[TestReport, dict]:
         """Run the tests (all, or the ids in ``args``) with pytest, or with unittest where the project's
-        Python has no pytest; ``trace`` records which functions each test runs (pytest only)."""
+        Python has no pytest; ``trace`` records which functions each test runs (pytest only), ``values``
+        (a ``trace_spec``) what one function did on each call."""
         ids = args if isinstance(args, list) else []
         if self.runner == "unittest":
             targets = " ".join(dotted_id(i) for i in ids) if ids else (args if isinstance(args, str) else "")
@@ -149,6 +155,7 @@ class FixWorkflow:
             self._install_plugin()
             env += f" PYTHONPATH={self._harness_path()}${{PYTHONPATH:+:$PYTHONPATH}} LOCODER_TRACE_OUT={TRACE_FILE}"
             plugin = " -p locoder_trace"
+            env += f" LOCODER_TRACE_VALUES={shlex.quote(values)}" if values else ""
         extra = node_args(ids) if ids else (args if isinstance(args, str) else "")
         extra = f"--doctest-modules {extra}" if doctest else extra
         result = self._tool(phase, "run_command",
@@ -157,7 +164,7 @@ class FixWorkflow:
         if not self.ini and _exit_code(result) == 4 and "unrecognized arguments" in output:
             # The project's addopts name a plugin its Python lacks (--cov without pytest-cov): run without them.
             self.ini = " -o addopts="
-            return self._pytest(phase, args, trace, doctest)
+            return self._pytest(phase, args, trace, doctest, values)
         return parse_pytest(output), self._read_trace() if trace else {}
 
     def _choose_runner(self) -> None:
@@ -316,9 +323,22 @@ class FixWorkflow:
             write_atomic(self.workspace / path, text)
         self._touched.clear()
 
+    def _values(self, repro: Reproduction, target: Definition) -> str:
+        """What ``target`` did when the first failing test ran it, for the request ("" when it did not run)."""
+        if not (self.config.values and self.runner == "pytest" and repro.targets):
+            return ""
+        key = target.key
+        if key not in self._seen_values:
+            test = repro.targets[0]
+            _, trace = self._pytest("localise", [test], trace=True, doctest=repro.doctest,
+                                    values=values.trace_spec(target))
+            self._seen_values[key] = values.values_text(list(trace.get("calls") or []), target, test)
+        return self._seen_values[key]
+
     def attempt(self, task: str, repro: Reproduction, candidate: Candidate, temperature: float) -> tuple[bool, str]:
         target = candidate.definition
-        request = prompts.repair_request(task, repro.evidence, target, self.workspace, self.config.form)
+        request = prompts.repair_request(task, repro.evidence, target, self.workspace, self.config.form,
+                                         self._values(repro, target))
         messages = [Message("system", prompts.REPAIR_SYSTEM), Message("user", request)]
         thought = ""
         for round_ in range(self.config.rounds):

@@ -94,13 +94,15 @@ def shown(target: Definition, form: str) -> str:
     return shown_source(target) if form in ("function", "fenced") else target.source
 
 
-def repair_request(task: str, evidence: Evidence, target: Definition, root: Path, form: str) -> str:
+def repair_request(task: str, evidence: Evidence, target: Definition, root: Path, form: str,
+                   values: str = "") -> str:
     cls = target.qualname.rsplit(".", 1)[0] if "." in target.qualname else ""
     where = f"{target.path} lines {target.start}-{target.end}" + (f", a method of class {cls}" if cls else "")
     return "\n\n".join([
         f"The user's request:\n{task.strip()}",
         evidence_text(evidence, root),
         f"The function to change, in {where}:\n```python\n{shown(target, form)}\n```",
+        *([values] if values else []),
         FORMS[form].ask,
     ])
 

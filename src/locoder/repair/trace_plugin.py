@@ -6,6 +6,11 @@ from locoder and keeps to what Python 3.8 has.
 
 writes ``{"tests": [passed, failed], "functions": {"path:line:name": [passed, failed]}}`` to FILE, the
 paths relative to the folder pytest was started in.
+
+With ``LOCODER_TRACE_VALUES=path:start:def_line:end`` (a function's file, relative to that folder, the line
+of its first decorator, of its ``def`` and its last) it also records what that function did on each of its
+first calls: its arguments, the values each executed line gave to its local variables (code nested in it
+included), and what it returned or raised, as ``"calls": [...]``.
 """
 
 import json
@@ -20,6 +25,79 @@ _current = set()
 _counts = {}
 _tests = [0, 0]
 _failed = set()
+_calls = []
+MAX_CALLS, MAX_EVENTS, MAX_REPR = 4, 80, 120
+
+
+def _target():
+    """``path:start:def_line:end`` from the environment, the path made absolute; None when unset."""
+    parts = os.environ.get("LOCODER_TRACE_VALUES", "").rsplit(":", 3)
+    if len(parts) != 4 or not all(n.isdigit() for n in parts[1:]):
+        return None
+    return (os.path.realpath(os.path.join(_ROOT, parts[0])),) + tuple(int(n) for n in parts[1:])
+
+
+_TARGET = _target()
+_active = []
+"""The calls of the target now running, innermost last: code nested in it (a comprehension, a generator
+expression, an inner function) adds the values it sets to the innermost."""
+
+
+def _repr(value):
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ says nothing about the fault being looked for
+        text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REPR else text[:MAX_REPR - 3] + "..."
+
+
+def _snapshot(frame):
+    return {name: _repr(value) for name, value in frame.f_locals.items()
+            if not name.startswith("__") and name != ".0"}
+
+
+def _local_tracer(frame, call, outer):
+    """Records, for each executed line of ``frame``, the local values it changed, into ``call``."""
+    state = {"line": frame.f_lineno, "seen": _snapshot(frame)}
+
+    def local(frame, event, arg):
+        if event in ("line", "return") and len(call["lines"]) < MAX_EVENTS:
+            now = _snapshot(frame)
+            changed = [[n, v] for n, v in now.items() if state["seen"].get(n) != v]
+            state["seen"] = now
+            if changed or outer:
+                call["lines"].append([state["line"], changed])
+        if event == "line":
+            state["line"] = frame.f_lineno
+        elif event == "exception" and outer:
+            call["raised"] = f"{arg[0].__name__}: {_repr(arg[1])}"
+        elif event == "return" and outer:
+            call["returned"] = _repr(arg)
+            _active.remove(call)
+        return local
+
+    return local
+
+
+def _watch(frame):
+    """The local tracer for a call of the target, or of code nested in it while it runs; None otherwise."""
+    path, start, def_line, end = _TARGET
+    line = frame.f_code.co_firstlineno
+    if not start <= line <= end or os.path.realpath(frame.f_code.co_filename) != path:
+        return None
+    if line > def_line:
+        return _local_tracer(frame, _active[-1], False) if _active else None
+    if len(_calls) >= MAX_CALLS:
+        return None
+    code = frame.f_code
+    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount
+                             + bool(code.co_flags & 4) + bool(code.co_flags & 8)]
+    seen = _snapshot(frame)
+    call = {"args": [[n, seen[n]] for n in names if n in seen], "lines": [], "returned": None, "raised": None}
+    _calls.append(call)
+    _active.append(call)
+    return _local_tracer(frame, call, True)
 
 
 def _ours(filename):
@@ -44,6 +122,8 @@ def _tracer(frame, event, arg):
             if caller is not None and any(r in caller.f_code.co_filename for r in _REPORTERS):
                 return None
             _current.add((code.co_filename, code.co_firstlineno, code.co_name))
+            if _TARGET is not None:
+                return _watch(frame)
     return None
 
 
@@ -72,7 +152,7 @@ def pytest_sessionfinish(session, exitstatus):
     out = os.environ.get("LOCODER_TRACE_OUT")
     if out:
         with open(out, "w") as handle:
-            json.dump({"tests": _tests, "functions": _counts}, handle)
+            json.dump({"tests": _tests, "functions": _counts, "calls": _calls}, handle)
 
 
 def _run_script(path):
