@@ -65,3 +65,13 @@ def test_the_session_never_imports_the_cli():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             assert not [n for n in names if n == "locoder.cli" or n.startswith("locoder.cli.")], path.name
+
+
+def test_help_imports_only_the_cli():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "locoder", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in out.stderr.splitlines() if "|" in line}
+    assert not imported & {"numpy", "httpx", "rich", "prompt_toolkit", "tree_sitter", "pathspec", "sqlite3"}
