@@ -65,6 +65,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = ["COMMANDS", "build_parser", "main"]
-
-if __name__ == "__main__":
-    sys.exit(main())
