@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -18,6 +19,30 @@ HELP = """Type a task and press Enter. Follow-up tasks continue the same convers
   /reset           start a new conversation
   /help            this help
   Ctrl-C cancels the current step; Ctrl-D (or /exit) leaves."""
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    """A command the session offers as ``/NAME USAGE`` (the CLI makes them from its command table: the same
+    function as ``locoder NAME``, so the same output). ``run`` gets the rest of the line."""
+
+    name: str
+    usage: str
+    help: str
+    tool: str  # the agent's tool that does the same ("" if none)
+    run: Callable[[str], object]
+
+
+def help_text(commands: Mapping[str, SlashCommand]) -> str:
+    """The session's help: its own commands, then each slash command with the tool that does the same."""
+    if not commands:
+        return HELP
+    head, _, tail = HELP.rpartition("\n")
+    rows = [(f"/{c.name} {c.usage}".rstrip(), c.help, c.tool) for c in commands.values()]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"  {use:<{width}}  {text}" + (f" [tool: {tool}]" if tool else "") for use, text, tool in rows]
+    return "\n".join([head, "The commands of locoder COMMAND, with the same output (and the agent's tool that does "
+                      "the same):", *lines, tail])
 
 
 def console_approver(console: Console, tools: Mapping[str, Tool] | None = None):
@@ -44,7 +69,10 @@ def console_approver(console: Console, tools: Mapping[str, Tool] | None = None):
     return approve
 
 
-def run_repl(agent: Agent, state: StatePaths | Path, console: Console) -> int:
+def run_repl(agent: Agent, state: StatePaths | Path, console: Console,
+             commands: Mapping[str, SlashCommand] | None = None) -> int:
+    """Read tasks and slash commands until Ctrl-D or /exit. ``commands``: the slash commands beyond the
+    session's own (/remember, /reset, /help), by name."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
 
@@ -52,6 +80,7 @@ def run_repl(agent: Agent, state: StatePaths | Path, console: Console) -> int:
     session: PromptSession[str] = PromptSession(history=FileHistory(str(state.history)))
     console.print(f"[bold]locoder[/] with {agent.model.name}. /help for help, Ctrl-D to exit.")
     fresh = list(agent.messages)
+    commands = commands or {}
     while True:
         try:
             line = session.prompt("locoder> ").strip()
@@ -63,8 +92,11 @@ def run_repl(agent: Agent, state: StatePaths | Path, console: Console) -> int:
             continue
         if line in ("/exit", "/quit"):
             break
+        name, _, rest = line[1:].partition(" ") if line.startswith("/") else ("", "", "")
         if line == "/help":
-            console.print(HELP)
+            console.print(help_text(commands), highlight=False, markup=False, soft_wrap=True)
+        elif name in commands:
+            _slash(commands[name], rest, console)
         elif line == "/reset":
             agent.messages[:] = fresh
             console.print("new conversation")
@@ -84,3 +116,10 @@ def run_repl(agent: Agent, state: StatePaths | Path, console: Console) -> int:
                 console.print("[yellow]step cancelled; the session goes on[/]")
     console.print("bye")
     return 0
+
+
+def _slash(command: SlashCommand, rest: str, console: Console) -> None:
+    try:
+        command.run(rest)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]/{command.name} interrupted; the session goes on[/]")

@@ -1,0 +1,3 @@
+from locoder.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""``locoder run TASK``, ``locoder --once TASK``, ``locoder --remember NOTE`` and, with no command, the
+interactive session (which gets the slash commands of ``cli.slash``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from locoder.cli.options import progress
+from locoder.cli.registry import Invocation, command
+from locoder.exceptions import LocoderError
+
+
+def _remember(note: str, settings, console) -> int:
+    from locoder.agent.factory import prepare_state
+    from locoder.knowledge import Knowledge
+
+    prepare_state(settings)
+    knowledge = Knowledge(settings)
+    try:
+        console.print(knowledge.remember(note), soft_wrap=True, highlight=False)
+    except ValueError as exc:
+        raise LocoderError(str(exc)) from None
+    finally:
+        knowledge.close()
+    return 0
+
+
+def _build(args: argparse.Namespace, settings, console, interactive: bool):
+    from locoder.agent.display import ConsoleView
+    from locoder.agent.factory import build_agent
+
+    approver = None
+    if interactive:
+        from locoder.agent.interactive import console_approver
+
+        approver = console_approver(console)
+    update, stop = progress(console)
+    try:
+        return build_agent(settings, sinks=[ConsoleView(console, verbose=getattr(args, "verbose", False))],
+                           progress=update, approver=approver)
+    finally:
+        stop()
+
+
+@command("run", "run one task to completion; exit 1 if it failed", parents=("agent",),
+         arguments=lambda p: p.add_argument("task", help="what the agent should do"))
+def run_agent(args: argparse.Namespace, call: Invocation) -> int:
+    """One task (``run``, ``--once``), a note (``--remember``), or without either the interactive session."""
+    console = call.console
+    settings = call.settings(args)
+    if hasattr(args, "remember"):
+        return _remember(args.remember, settings, console)
+    task = getattr(args, "task", None) or getattr(args, "once", None)
+    agent = _build(args, settings, console, interactive=task is None)
+    try:
+        if task is None:
+            from locoder.agent.interactive import run_repl
+            from locoder.cli.slash import slash_commands
+
+            commands = slash_commands(Invocation(console, session=settings, model=agent.model))
+            return run_repl(agent, settings.state_paths, console, commands)
+        result = agent.run(task)
+        return {"submitted": 0, "cancelled": 130}.get(result.status, 1)
+    finally:
+        agent.model.close()
+        _session_summary(agent, console)
+
+
+def _session_summary(agent, console) -> None:
+    """Print and store what the session did (also when it ends with an error or Ctrl-C)."""
+    from locoder.agent.summary import render
+    from locoder.events import SummaryWritten
+
+    summary = agent.summary.finish()
+    agent.emit(SummaryWritten(summary))
+    console.print(render(summary), highlight=False, markup=False, soft_wrap=True)
