@@ -16,8 +16,8 @@ from locoder.events import Observation, RunResult, Step, TaskFinished, TaskStart
 from locoder.learn import bandit
 from locoder.learn.arguments import grep_pattern, search_query
 from locoder.learn.curves import curves, totals
+from locoder.learn.persistence import read_events
 from locoder.learn.rewards import REWARD, StepOutcome, step_rewards
-from locoder.learn.store import read_events
 from locoder.messages import ToolCall, ToolResult, Usage
 from locoder.models.scripted import ScriptedModel
 from locoder.tools import ToolBox, ToolContext, all_tools, default_tools

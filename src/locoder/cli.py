@@ -295,7 +295,7 @@ def _progress(console) -> tuple[Callable[[str, int, int], None], Callable[[], No
 
 
 def cmd_models(args: argparse.Namespace, console) -> int:
-    from locoder.models.store import CATALOG, ModelStore
+    from locoder.models.installer import CATALOG, ModelStore
 
     settings = _settings(args)
     store = ModelStore(Path(settings.models_dir) if settings.models_dir else None)
@@ -389,7 +389,7 @@ def cmd_rl(args: argparse.Namespace, console) -> int:
     import time
 
     from locoder.learn import bandit, curves
-    from locoder.learn.store import load_state, read_events
+    from locoder.learn.persistence import load_state, read_events
 
     if args.action == "config":
         return _rl_config(args, console)
@@ -585,7 +585,7 @@ def cmd_serve(args: argparse.Namespace, console) -> int:
 
     from locoder.models import EMBEDDED_CONTEXT, backend_kind
     from locoder.models.embedded import EmbeddedConfig, EmbeddedServer
-    from locoder.models.store import CATALOG, ModelStore
+    from locoder.models.installer import CATALOG, ModelStore
 
     settings = _settings(args)
     if backend_kind(settings) != "embedded":
@@ -632,7 +632,7 @@ def cmd_bench(args: argparse.Namespace, console) -> int:
     base_url = args.model
     if not base_url:
         from locoder.models.embedded import EmbeddedConfig, EmbeddedServer
-        from locoder.models.store import ModelStore
+        from locoder.models.installer import ModelStore
 
         console.print("starting the embedded model server for the run ...")
         server = EmbeddedServer(EmbeddedConfig(ModelStore().ensure("qwen2.5-coder-1.5b"), threads=args.threads))
@@ -690,7 +690,7 @@ def cmd_doctor(args: argparse.Namespace, console) -> int:
     import shutil
 
     from locoder.agent.factory import build_sandbox
-    from locoder.models.store import CATALOG, ModelStore
+    from locoder.models.installer import CATALOG, ModelStore
 
     settings = _settings(args)
     sandbox = build_sandbox(settings).describe()

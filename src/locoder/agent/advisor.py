@@ -21,8 +21,8 @@ from locoder.events import Event, Step, TaskFinished, TaskStarted
 from locoder.index.store import CodeIndex
 from locoder.learn import bandit
 from locoder.learn.arguments import PATH, fill_arguments
+from locoder.learn.persistence import append_event, load_state, lock_path, save_state
 from locoder.learn.rewards import StepOutcome, step_rewards
-from locoder.learn.store import append_event, load_state, lock_path, save_state
 from locoder.locations import StatePaths
 from locoder.locking import locked
 from locoder.messages import CommandRun, ToolResult
