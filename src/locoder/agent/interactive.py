@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 from rich.console import Console
 
@@ -44,11 +43,10 @@ def console_approver(console: Console, tools: Mapping[str, Tool] | None = None):
     return approve
 
 
-def run_repl(agent: Agent, state: StatePaths | Path, console: Console) -> int:
+def run_repl(agent: Agent, state: StatePaths, console: Console) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
 
-    state = StatePaths.of(state)
     session: PromptSession[str] = PromptSession(history=FileHistory(str(state.history)))
     console.print(f"[bold]locoder[/] with {agent.model.name}. /help for help, Ctrl-D to exit.")
     fresh = list(agent.messages)
