@@ -34,7 +34,7 @@ def _agent_options() -> argparse.ArgumentParser:
                    help="size of the repo map sent with each task (default: 512; 0: none)")
     g.add_argument("--temperature", type=float, default=S)
     g.add_argument("--threads", type=int, default=S, help="CPU threads for the embedded model (default: all)")
-    g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: .locoder/logs/agent_audit.jsonl)")
+    g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: logs/agent_audit.jsonl in the state folder, .locoder by default)")
     g.add_argument("--models-dir", default=S, metavar="DIR", help="where model files are kept (default: ~/.cache/locoder/models)")
     g.add_argument("--verbose", "-v", action="store_true", default=S, help="show whole observations and raw replies")
     w = p.add_argument_group("workflows")
@@ -49,13 +49,13 @@ def _agent_options() -> argparse.ArgumentParser:
     k.add_argument("--no-memory", dest="memory", action="store_false", default=S,
                    help="neither remember tasks and answers nor recall memories with tasks")
     k.add_argument("--memory-vector-dir", default=S, metavar="DIR", help="where the vector memory lives "
-                   "(default: .locoder/memory)")
+                   "(default: memory/ in the state folder, .locoder by default)")
     k.add_argument("--docs-dirs", default=S, metavar="DIRS", help="comma-separated documentation folders (default: docs)")
     k.add_argument("--context7-url", default=S, metavar="URL", help="context7 API base (or CONTEXT7_URL)")
     k.add_argument("--context7-api-key", default=S, metavar="KEY", help="context7 key (better: CONTEXT7_API_KEY)")
     r = p.add_argument_group("learning")
     r.add_argument("--no-rl", dest="rl", action="store_false", default=S,
-                   help="neither suggest tools nor learn from outcomes (the bandit in .locoder/rl_state.json)")
+                   help="neither suggest tools nor learn from outcomes (the bandit in rl_state.json in the state folder, .locoder by default)")
     r.add_argument("--rl-epsilon", type=float, default=S, metavar="P",
                    help="how often the bandit suggests a random tool to explore (default: 0.05)")
     r.add_argument("--no-rl-hint", dest="rl_hint", action="store_false", default=S,
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "config init: write its settings with comments")
     rl.add_argument("sub", nargs="?", choices=["init"], help="with config: init")
     rl.add_argument("--workspace", "-w", default=".", metavar="DIR")
-    rl.add_argument("--out", metavar="FILE", help="plot: the PNG (default: .locoder/rl_curve.png); "
+    rl.add_argument("--out", metavar="FILE", help="plot: the PNG (default: rl_curve.png in the state folder, .locoder by default); "
                                                  "config init: the file to write (default: print it)")
     rl.add_argument("--window", type=int, default=20, help="plot: steps per moving mean (default: 20)")
     rl.add_argument("--json", action="store_true")
@@ -189,7 +189,7 @@ def _search_commands(sub) -> None:
     base = argparse.ArgumentParser(add_help=False)
     base.add_argument("--workspace", "-w", default=".", metavar="DIR", help="the repository (default: .)")
     base.add_argument("--json", action="store_true", help="print the result as JSON")
-    sub.add_parser("index", parents=[base], help="build or update the code index (.locoder/index/)")
+    sub.add_parser("index", parents=[base], help="build or update the code index (index/ in the state folder, .locoder by default)")
     sub.add_parser("emb-index", parents=[base], help="build or update the code index and its embeddings")
     grep = sub.add_parser("grep", parents=[base], help="search file contents with a regular expression")
     grep.add_argument("pattern", metavar="REGEX")
