@@ -41,7 +41,7 @@ def _package_of(path: Path, src: Path) -> list[str]:
 
 
 def imported_names(path: Path, src: Path) -> Iterator[tuple[int, list[str]]]:
-    """Each ``locoder.*`` import in a module as (line, candidates): the import is allowed when any candidate
+    """Each import in a module as (line, candidates); the import is allowed when any candidate
     is. ``from a.b import c`` gives ``a.b.c`` and ``a.b`` (c may be a submodule or a name in a.b)."""
     package = _package_of(path, src)
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
