@@ -91,8 +91,8 @@ def measure(model: Any, mode: str, syntax: str, prompts: int, workspace: Path) -
 
 def open_backends(args: argparse.Namespace) -> list[tuple[str, Any, list[str], str]]:
     """(label, model, modes, model name for the profile)."""
+    from locoder.models.installer import ModelStore
     from locoder.models.openai_compat import OpenAICompatConfig, OpenAICompatModel
-    from locoder.models.store import ModelStore
 
     found = []
     for name in args.backends.split(","):

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from locoder.index.embed import MiniLMEmbedder
+from locoder.locations import StatePaths
 from locoder.memory.store import MemoryStore
 
 
@@ -72,7 +73,7 @@ def main() -> None:
     rng = np.random.default_rng(7)
     for size in [int(s) for s in args.sizes.split(",")]:
         state = Path(tempfile.mkdtemp(prefix="bench-memory-")) / ".locoder"
-        store = MemoryStore(state, embedder)
+        store = MemoryStore(StatePaths.at(state), embedder)
         n = min(size, len(real))
         store.add_many([(t, "answer", "bench") for t in real[:n]], real_vectors[:n])
         filled = n
@@ -83,7 +84,7 @@ def main() -> None:
             store.add_many([(f"synthetic memory {filled + i}", "user", "bench") for i in range(batch)], vectors)
             filled += batch
         store.close()
-        fresh = MemoryStore(state, embedder)
+        fresh = MemoryStore(StatePaths.at(state), embedder)
         start = time.perf_counter()
         fresh.search("how do I parse a date string", k=3)
         first = (time.perf_counter() - start) * 1000

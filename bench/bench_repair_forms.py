@@ -49,7 +49,7 @@ def one_task(task, model_url: str, forms: list[str], work: Path) -> dict:
     router = build_agent(settings)
     agent = router.agent
     try:
-        flow = FixWorkflow(agent, repo, settings.state_path, project_python(repo),
+        flow = FixWorkflow(agent, repo, settings.state_paths, project_python(repo),
                            FixConfig(rounds=1))
         start = time.monotonic()
         repro = flow.reproduce(task.text)

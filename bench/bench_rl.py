@@ -34,7 +34,7 @@ from pathlib import Path
 from locoder.agent.advisor import NOT_SUGGESTED, Suggestion, earns_hint
 from locoder.learn import bandit
 from locoder.learn.arguments import PATH, fill_arguments
-from locoder.learn.store import save_state
+from locoder.learn.persistence import save_state
 from locoder.tools import all_tools
 
 DATA = Path(__file__).parent / "data" / "tool_requests.jsonl"

@@ -16,8 +16,9 @@ from locoder.events import Observation, RunResult, Step, TaskFinished, TaskStart
 from locoder.learn import bandit
 from locoder.learn.arguments import grep_pattern, search_query
 from locoder.learn.curves import curves, totals
+from locoder.learn.persistence import read_events
 from locoder.learn.rewards import REWARD, StepOutcome, step_rewards
-from locoder.learn.store import read_events
+from locoder.locations import StatePaths
 from locoder.messages import ToolCall, ToolResult, Usage
 from locoder.models.scripted import ScriptedModel
 from locoder.tools import ToolBox, ToolContext, all_tools, default_tools
@@ -102,7 +103,7 @@ def agent_with(tmp_path, replies, approver=None, approval="auto", **advisor_args
     workspace.mkdir(exist_ok=True)
     (workspace / "calc.py").write_text("def add(a, b):\n    return a - b\n")
     box = GuardedToolBox(ToolBox(default_tools(), ToolContext(workspace)), ToolPolicy(approval=approval), approver)
-    advisor = ToolAdvisor(workspace / ".locoder", box.names(), workspace, seed=3, **advisor_args)
+    advisor = ToolAdvisor(StatePaths.at(workspace / ".locoder", workspace), box.names(), workspace, seed=3, **advisor_args)
     events = []
 
     class Sink:
@@ -146,7 +147,7 @@ def test_every_step_gets_a_suggestion_and_rewards_are_saved_after_the_task(tmp_p
     rewards = read_events(tmp_path / "ws" / ".locoder" / "rl_events.jsonl")
     assert [(e["tool"], e["reward"], e["parts"]) for e in rewards] == [
         ("read_file", 0.7, {"ok": 0.4, "task_done": 0.3})]  # the answer quotes no name from calc.py
-    again = ToolAdvisor(tmp_path / "ws" / ".locoder", ["read_file"], tmp_path / "ws")
+    again = ToolAdvisor(StatePaths.at(tmp_path / "ws" / ".locoder", tmp_path / "ws"), ["read_file"], tmp_path / "ws")
     assert again.state.counts["read_file"] == 1 and again.state.steps == 1 and not again.warning
 
 
@@ -218,7 +219,7 @@ def test_heavy_tools_wait_for_their_cooldown(tmp_path):
     now = [1000.0]
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    advisor = ToolAdvisor(workspace / ".locoder", ["grep", "index"], workspace, epsilon=1.0, seed=5,
+    advisor = ToolAdvisor(StatePaths.at(workspace / ".locoder", workspace), ["grep", "index"], workspace, epsilon=1.0, seed=5,
                           cooldowns={"index": 300}, clock=lambda: now[0])
     advisor.emit(TaskStarted("refresh the index"))
     assert {advisor.advise().tool for _ in range(40)} == {"grep", "index"}
@@ -226,7 +227,7 @@ def test_heavy_tools_wait_for_their_cooldown(tmp_path):
     now[0] += 299
     assert {advisor.advise().tool for _ in range(40)} == {"grep"}
     # The cooldown survives the session: it is part of the saved state.
-    again = ToolAdvisor(workspace / ".locoder", ["grep", "index"], workspace, epsilon=1.0, seed=5,
+    again = ToolAdvisor(StatePaths.at(workspace / ".locoder", workspace), ["grep", "index"], workspace, epsilon=1.0, seed=5,
                         cooldowns={"index": 300}, clock=lambda: now[0])
     again.emit(TaskStarted("refresh the index"))
     assert {again.advise().tool for _ in range(40)} == {"grep"}
@@ -264,14 +265,14 @@ def test_a_corrupt_policy_is_moved_aside_and_learning_restarts(tmp_path):
 def test_two_sessions_in_one_workspace_add_up_their_learning(tmp_path):
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    first = ToolAdvisor(workspace / ".locoder", ["grep", "read_file"], workspace, seed=1)
-    second = ToolAdvisor(workspace / ".locoder", ["grep", "read_file"], workspace, seed=2)  # loaded at the same time
+    first = ToolAdvisor(StatePaths.at(workspace / ".locoder", workspace), ["grep", "read_file"], workspace, seed=1)
+    second = ToolAdvisor(StatePaths.at(workspace / ".locoder", workspace), ["grep", "read_file"], workspace, seed=2)  # loaded at the same time
     for advisor, tool in ((first, "grep"), (second, "read_file"), (first, "grep")):
         advisor.emit(TaskStarted("where is x"))
         advisor.advise()
         advisor.emit(one_call(tool, "found"))
         advisor.emit(finished("submitted", "x"))
-    saved = ToolAdvisor(workspace / ".locoder", ["grep", "read_file"], workspace).state
+    saved = ToolAdvisor(StatePaths.at(workspace / ".locoder", workspace), ["grep", "read_file"], workspace).state
     assert saved.counts == {"grep": 2, "read_file": 1} and saved.steps == 3
     expected = bandit.BanditState.fresh(["grep", "read_file"])
     for tool in ("grep", "read_file", "grep"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from locoder.learn.bandit import BanditState, Context, choose, featurize, scores, update
-from locoder.learn.store import append_event, load_state, read_events, save_state
+from locoder.learn.persistence import append_event, load_state, read_events, save_state
 
 TOOLS = ["context", "codectx", "grep", "esearch", "plan", "tree", "ls", "index", "emb-index", "intel", "vretr",
          "read_file", "edit_file", "run_command", "run_tests"]

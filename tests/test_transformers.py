@@ -16,7 +16,7 @@ TOOLS = {"list_files", "read_file", "grep", "write_file", "edit_file", "run_comm
 @pytest.fixture(scope="module")
 def gguf() -> str:
     pytest.importorskip("transformers", reason="needs the extra: pip install 'locoder[transformers]'")
-    from locoder.models.store import ModelStore
+    from locoder.models.installer import ModelStore
 
     return str(ModelStore().ensure("qwen2.5-coder-0.5b"))
 

@@ -51,7 +51,7 @@ def _cache_dir() -> Path:
 def vllm_model() -> Path:
     if os.environ.get("LOCODER_VLLM_MODEL"):
         return Path(os.environ["LOCODER_VLLM_MODEL"])
-    from locoder.models.store import ModelStore
+    from locoder.models.installer import ModelStore
 
     out = _cache_dir() / f"{SERVED_NAME}-bf16"
     if (out / ".complete").is_file():

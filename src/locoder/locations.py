@@ -58,11 +58,6 @@ class StatePaths:
         workspace = Path(workspace)
         return cls.at(workspace / state_dir, workspace, audit_log=audit_log, memory=memory)
 
-    @classmethod
-    def of(cls, state: StatePaths | Path | str, workspace: Path | None = None) -> StatePaths:
-        """``state`` itself, or the state kept in that folder (callers that were handed only a folder)."""
-        return state if isinstance(state, StatePaths) else cls.at(state, workspace)
-
     # -- the files ---------------------------------------------------------------------------------------
     @property
     def index(self) -> Path:

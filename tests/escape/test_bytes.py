@@ -13,6 +13,7 @@ import pytest
 from conftest import action
 from escape.world import RUNNERS
 from locoder.audit import AuditLog, read_audit_log
+from locoder.locations import StatePaths
 from locoder.memory import recent_notes
 
 
@@ -95,7 +96,7 @@ def test_a_byte_that_is_not_utf8_in_the_notes_does_not_stop_later_starts(tmp_pat
     notes = workspace / ".locoder" / "memory_bank" / "global.md"
     notes.parent.mkdir(parents=True)
     notes.write_bytes(b"# locoder notes\n\n- 2026-01-01T00:00:00Z tests run with m\xe9ke test\n- caf\xc3\n")
-    assert any("ke test" in n for n in recent_notes(workspace / ".locoder"))
+    assert any("ke test" in n for n in recent_notes(StatePaths.at(workspace / ".locoder")))
     for task in ("first", "second"):
         out = locoder(workspace, home, "run", task, "-m", scripted(tmp_path, action("final_answer", answer="ok")),
                       "--sandbox", runner, "--workflow", "loop")

@@ -17,6 +17,7 @@ from fakeserver import FakeServer
 from locoder.agent.loop import Agent, AgentConfig
 from locoder.audit import AuditLog, read_audit_log
 from locoder.exceptions import BackendError
+from locoder.locations import StatePaths
 from locoder.messages import Message
 from locoder.models.ollama import OllamaConfig, OllamaModel
 from locoder.models.openai_compat import OpenAICompatConfig, OpenAICompatModel
@@ -255,7 +256,7 @@ def test_an_unexpected_exception_in_a_workflow_becomes_an_error_and_a_result_rec
     for run in range(3):
         log_path = tmp_path / f"audit-{run}.jsonl"
         agent = Agent(Exploding(rng), box, AgentConfig(max_steps=3), "system", sinks=[AuditLog(log_path)])
-        router = TaskRouter(agent, workspace, workspace / ".locoder", "python3", workflow="ask")
+        router = TaskRouter(agent, workspace, StatePaths.at(workspace / ".locoder", workspace), "python3", workflow="ask")
         result = router.run("what does scale in calc.py do?")
         records = read_audit_log(log_path)
         assert result.status == "error" and "internal error" in result.answer, result

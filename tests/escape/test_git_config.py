@@ -13,6 +13,7 @@ from escape.world import run
 from locoder import gitsafe
 from locoder.agent.summary import SessionSummary
 from locoder.index.files import workspace_files
+from locoder.locations import StatePaths
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
@@ -58,7 +59,7 @@ def plant(ws: Path, markers: Path) -> list[Path]:
 def test_planted_git_configuration_runs_nothing_in_locoders_own_git_calls(world, tmp_path):
     ws = world["ws"]
     make_repo(ws)
-    summary = SessionSummary(ws, tmp_path / "state", "s1")
+    summary = SessionSummary(ws, StatePaths.at(tmp_path / "state", ws), "s1")
     markers = tmp_path / "markers"
     markers.mkdir()
     # What a confined command may try; under bubblewrap .git is read-only to it.
@@ -88,7 +89,7 @@ def test_planted_git_configuration_runs_nothing_in_locoders_own_git_calls(world,
 def test_git_init_by_a_command_in_a_plain_folder_plants_nothing_that_runs(world, tmp_path):
     ws = world["ws"]
     (ws / "calc.py").write_text("x = 1\n")
-    summary = SessionSummary(ws, tmp_path / "state", "s2")
+    summary = SessionSummary(ws, StatePaths.at(tmp_path / "state", ws), "s2")
     assert summary.base is None
     marker = tmp_path / "marker"
     out = run(world, f"git init -q . && git config core.fsmonitor 'touch {marker}; false' && "
@@ -179,7 +180,7 @@ def test_the_git_writable_setting_decides_what_commands_see_read_only(tmp_path):
 def test_the_summary_names_but_never_reads_links_and_pipes(world, tmp_path):
     ws = world["ws"]
     make_repo(ws)
-    summary = SessionSummary(ws, tmp_path / "state", "s3")
+    summary = SessionSummary(ws, StatePaths.at(tmp_path / "state", ws), "s3")
     outside = tmp_path / "outside"
     os.mkfifo(outside)
     (ws / "pipe-link").symlink_to(outside)

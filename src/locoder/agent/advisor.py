@@ -21,8 +21,8 @@ from locoder.events import Event, Step, TaskFinished, TaskStarted
 from locoder.index.store import CodeIndex
 from locoder.learn import bandit
 from locoder.learn.arguments import PATH, fill_arguments
+from locoder.learn.persistence import append_event, load_state, lock_path, save_state
 from locoder.learn.rewards import StepOutcome, step_rewards
-from locoder.learn.store import append_event, load_state, lock_path, save_state
 from locoder.locations import StatePaths
 from locoder.locking import locked
 from locoder.messages import CommandRun, ToolResult
@@ -105,15 +105,15 @@ def logs_have_errors(workspace: Path, tail_bytes: int = 65536, max_files: int = 
 
 class ToolAdvisor:
     """Suggests tools and learns from outcomes. State: ``StatePaths.rl_state`` and ``rl_events`` (``state``: the
-    workspace's ``StatePaths``, or the state folder). ``tools``: the session's tools (a name stands for the
+    workspace's ``StatePaths``). ``tools``: the session's tools (a name stands for the
     registered tool of that name); ``descriptions`` (tool name -> what it does) give tools new to the state
     their prior."""
 
-    def __init__(self, state: StatePaths | Path, tools: Sequence[str | Tool], workspace: Path, *,
+    def __init__(self, state: StatePaths, tools: Sequence[str | Tool], workspace: Path, *,
                  epsilon: float = 0.05, cooldowns: dict[str, float] | None = None, hint: bool = True,
                  session: str = "", seed: int | None = None, clock=time.time, notify=None,
                  descriptions: dict[str, str] | None = None) -> None:
-        self.paths = StatePaths.of(state, workspace)
+        self.paths = state
         self.state_dir, self.workspace = self.paths.root, workspace
         self.tools = {t.name: t for t in (registered(t) if isinstance(t, str) else t for t in tools) if t is not None}
         names = [t if isinstance(t, str) else t.name for t in tools]

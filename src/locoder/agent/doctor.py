@@ -33,7 +33,7 @@ def _installed(*modules: str) -> bool:
 
 def machine_report(settings: Settings) -> MachineReport:
     """Probe the machine for ``settings`` (their sandbox, their models folder)."""
-    from locoder.models.store import CATALOG, ModelStore
+    from locoder.models.installer import CATALOG, ModelStore
     from locoder.sandbox.runners import describe_runners
 
     active = build_sandbox(settings)

@@ -100,9 +100,9 @@ class Reproduction:
 
 
 class FixWorkflow:
-    def __init__(self, agent: Agent, workspace: Path, state: StatePaths | Path, python: str, config: FixConfig) -> None:
+    def __init__(self, agent: Agent, workspace: Path, state: StatePaths, python: str, config: FixConfig) -> None:
         self.agent, self.workspace, self.config, self.python = agent, workspace, config, python
-        self.state = StatePaths.of(state, workspace)
+        self.state = state
         self.harness = self.state.harness
         self.steps = 0
         self.runner = "pytest"

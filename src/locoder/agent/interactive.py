@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from rich.console import Console
 
@@ -69,14 +68,13 @@ def console_approver(console: Console, tools: Mapping[str, Tool] | None = None):
     return approve
 
 
-def run_repl(agent: Agent, state: StatePaths | Path, console: Console,
+def run_repl(agent: Agent, state: StatePaths, console: Console,
              commands: Mapping[str, SlashCommand] | None = None) -> int:
     """Read tasks and slash commands until Ctrl-D or /exit. ``commands``: the slash commands beyond the
     session's own (/remember, /reset, /help), by name."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
 
-    state = StatePaths.of(state)
     session: PromptSession[str] = PromptSession(history=FileHistory(str(state.history)))
     console.print(f"[bold]locoder[/] with {agent.model.name}. /help for help, Ctrl-D to exit.")
     fresh = list(agent.messages)

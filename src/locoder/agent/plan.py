@@ -75,12 +75,11 @@ def make_plan(model, task: str, context: str) -> tuple[list[str], str]:
     return parse_steps(reply), reply
 
 
-def save_plan(state: StatePaths | Path, task: str, steps: list[str], reply: str) -> dict:
+def save_plan(state: StatePaths, task: str, steps: list[str], reply: str) -> dict:
     from locoder.atomic import write_atomic
 
     plan = {"task": task, "steps": steps, "reply": reply, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "status": "proposed"}
-    state = StatePaths.of(state)
     folder = state.plans
     name = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + ".json"
     plan["file"] = str(folder / name)
@@ -89,21 +88,21 @@ def save_plan(state: StatePaths | Path, task: str, steps: list[str], reply: str)
     return plan
 
 
-def load_latest(state: StatePaths | Path) -> dict | None:
+def load_latest(state: StatePaths) -> dict | None:
     try:
         from locoder.regular_files import read_text
 
-        plan = json.loads(read_text(StatePaths.of(state).latest_plan))
+        plan = json.loads(read_text(state.latest_plan))
     except (OSError, ValueError):
         return None
     return plan if isinstance(plan, dict) and plan.get("steps") else None
 
 
-def mark(plan: dict, status: str, state: StatePaths | Path) -> None:
+def mark(plan: dict, status: str, state: StatePaths) -> None:
     from locoder.atomic import write_atomic
 
     plan["status"] = status
-    for path in (Path(plan["file"]), StatePaths.of(state).latest_plan):
+    for path in (Path(plan["file"]), state.latest_plan):
         try:
             write_atomic(path, json.dumps(plan, indent=1) + "\n")
         except OSError:

@@ -72,10 +72,10 @@ def _names_a_function(task: str, workspace: Path) -> bool:
 class TaskRouter:
     """Runs each task with the workflow that fits it; everything else is the agent's (``__getattr__``)."""
 
-    def __init__(self, agent: Agent, workspace: Path, state: StatePaths | Path, python: str, workflow: str = "auto",
+    def __init__(self, agent: Agent, workspace: Path, state: StatePaths, python: str, workflow: str = "auto",
                  fix: FixConfig | None = None) -> None:
         self.agent, self.workspace, self.python = agent, workspace, python
-        self.state = StatePaths.of(state, workspace)
+        self.state = state
         self.workflow, self.fix_config = workflow, fix or FixConfig()
 
     def __getattr__(self, name: str):

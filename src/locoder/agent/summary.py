@@ -70,9 +70,9 @@ def _regular(path: Path) -> bool:
 
 
 class SessionSummary:
-    def __init__(self, workspace: Path, state: StatePaths | Path, session: str) -> None:
+    def __init__(self, workspace: Path, state: StatePaths, session: str) -> None:
         self.workspace, self.session = workspace, session
-        self.state = StatePaths.of(state, workspace)
+        self.state = state
         self.state_dir = self.state.root
         self.started = time.time()
         self.tasks: list[dict] = []

@@ -57,7 +57,7 @@ def _run(args: argparse.Namespace, agents: list[str], out: Path, console) -> lis
     base_url = args.model
     if not base_url:
         from locoder.models.embedded import EmbeddedConfig, EmbeddedServer
-        from locoder.models.store import ModelStore
+        from locoder.models.installer import ModelStore
 
         console.print("starting the embedded model server for the run ...")
         server = EmbeddedServer(EmbeddedConfig(ModelStore().ensure("qwen2.5-coder-1.5b"), threads=args.threads))

@@ -19,7 +19,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 def _list(store, settings, console) -> int:
     from locoder.index import embed
-    from locoder.models.store import CATALOG
+    from locoder.models.installer import CATALOG
 
     for name, spec in CATALOG.items():
         mark = "*" if name == settings.model else " "
@@ -59,7 +59,7 @@ def _fetch(args: argparse.Namespace, store, name: str, console) -> int:
 @command("models", "list, pull, verify or locate the embedded models", arguments=_arguments)
 def models(args: argparse.Namespace, call: Invocation) -> int:
     from locoder.index import embed
-    from locoder.models.store import ModelStore
+    from locoder.models.installer import ModelStore
 
     console = call.console
     settings = call.settings(args)

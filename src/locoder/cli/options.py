@@ -62,7 +62,7 @@ def _agent_group(g) -> None:
                    help="size of the repo map sent with each task (default: 512; 0: none)")
     g.add_argument("--temperature", type=float, default=S)
     g.add_argument("--threads", type=int, default=S, help="CPU threads for the embedded model (default: all)")
-    g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: .locoder/logs/agent_audit.jsonl)")
+    g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: logs/agent_audit.jsonl in the state folder, .locoder by default)")
     g.add_argument("--models-dir", default=S, metavar="DIR", help="where model files are kept (default: ~/.cache/locoder/models)")
     g.add_argument("--verbose", "-v", action="store_true", default=S, help="show whole observations and raw replies")
 
@@ -81,7 +81,7 @@ def _knowledge_group(k) -> None:
     k.add_argument("--no-memory", dest="memory", action="store_false", default=S,
                    help="neither remember tasks and answers nor recall memories with tasks")
     k.add_argument("--memory-vector-dir", default=S, metavar="DIR", help="where the vector memory lives "
-                   "(default: .locoder/memory)")
+                   "(default: memory/ in the state folder, .locoder by default)")
     k.add_argument("--docs-dirs", default=S, metavar="DIRS", help="comma-separated documentation folders (default: docs)")
     k.add_argument("--context7-url", default=S, metavar="URL", help="context7 API base (or CONTEXT7_URL)")
     k.add_argument("--context7-api-key", default=S, metavar="KEY", help="context7 key (better: CONTEXT7_API_KEY)")
@@ -89,7 +89,7 @@ def _knowledge_group(k) -> None:
 
 def _learning_group(r) -> None:
     r.add_argument("--no-rl", dest="rl", action="store_false", default=S,
-                   help="neither suggest tools nor learn from outcomes (the bandit in .locoder/rl_state.json)")
+                   help="neither suggest tools nor learn from outcomes (the bandit in rl_state.json in the state folder, .locoder by default)")
     r.add_argument("--rl-epsilon", type=float, default=S, metavar="P",
                    help="how often the bandit suggests a random tool to explore (default: 0.05)")
     r.add_argument("--no-rl-hint", dest="rl_hint", action="store_false", default=S,

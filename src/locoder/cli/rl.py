@@ -17,7 +17,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
                    help="status: what it learned; reset: forget it; plot: learning curves as a PNG; "
                         "config init: write its settings with comments")
     p.add_argument("sub", nargs="?", choices=["init"], help="with config: init")
-    p.add_argument("--out", metavar="FILE", help="plot: the PNG (default: .locoder/rl_curve.png); "
+    p.add_argument("--out", metavar="FILE", help="plot: the PNG (default: rl_curve.png in the state folder, .locoder by default); "
                                                 "config init: the file to write (default: print it)")
     p.add_argument("--window", type=int, default=20, help="plot: steps per moving mean (default: 20)")
     p.add_argument("--json", action="store_true")
@@ -43,7 +43,7 @@ def rl(args: argparse.Namespace, call: Invocation) -> int:
         call.console.print("learning reset: the next session starts from no knowledge" if existed
                            else "nothing learned yet")
         return 0
-    from locoder.learn.store import read_events
+    from locoder.learn.persistence import read_events
 
     events = read_events(settings.state_paths.rl_events)
     if args.action == "plot":
@@ -70,7 +70,7 @@ def _status(args: argparse.Namespace, settings, events: list[dict], console) -> 
     import time
 
     from locoder.learn import curves, status
-    from locoder.learn.store import load_state
+    from locoder.learn.persistence import load_state
 
     state, warning = load_state(settings.state_paths.rl_state, [])
     rows = status.tool_rows(state)

@@ -46,7 +46,7 @@ def _show(args: argparse.Namespace, call: Invocation, compute: Compute) -> int:
 REPO = ("repo",)
 
 
-@command("index", "build or update the code index (.locoder/index/)", parents=REPO, tool="index", slash=Slash())
+@command("index", "build or update the code index (index/ in the state folder, .locoder by default)", parents=REPO, tool="index", slash=Slash())
 def index(args: argparse.Namespace, call: Invocation) -> int:
     from locoder.index.commands import do_index
 

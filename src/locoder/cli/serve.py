@@ -16,7 +16,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _model_file(settings, console) -> Path:
-    from locoder.models.store import CATALOG, ModelStore
+    from locoder.models.installer import CATALOG, ModelStore
 
     if settings.model not in CATALOG:
         return Path(settings.model).expanduser()

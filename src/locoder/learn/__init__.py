@@ -1,1 +1,1 @@
-"""Learning from use: the contextual bandit over tools (``bandit.py``) and where it persists (``store.py``)."""
+"""Learning from use: the contextual bandit over tools (``bandit.py``) and where it persists (``persistence.py``)."""

@@ -1,5 +1,5 @@
 """The human-readable notes file, ``StatePaths.notes`` (``memory_bank/global.md`` in the state folder). Each
-function takes the workspace's ``StatePaths``, or the state folder itself."""
+function takes the workspace's ``StatePaths``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from locoder.regular_files import append_line, read_text
 HEADER = "# locoder notes\n\nNotes remembered for this project, newest last.\n\n"
 
 
-def notes_path(state: StatePaths | Path) -> Path:
-    return StatePaths.of(state).notes
+def notes_path(state: StatePaths) -> Path:
+    return state.notes
 
 
-def append_note(state: StatePaths | Path, note: str, now: datetime | None = None) -> Path:
+def append_note(state: StatePaths, note: str, now: datetime | None = None) -> Path:
     """Append one timestamped note with a single write (concurrent writers cannot interleave a line)."""
     text = " ".join(note.split())
     if not text:
@@ -28,7 +28,7 @@ def append_note(state: StatePaths | Path, note: str, now: datetime | None = None
     return path
 
 
-def read_notes(state: StatePaths | Path) -> list[tuple[str, str]]:
+def read_notes(state: StatePaths) -> list[tuple[str, str]]:
     """(timestamp, text) of every note in the file, in order; lines that are not notes are skipped."""
     path = notes_path(state)
     if not path.is_file():
@@ -44,7 +44,7 @@ def read_notes(state: StatePaths | Path) -> list[tuple[str, str]]:
     return out
 
 
-def rewrite_notes(state: StatePaths | Path, notes: list[tuple[str, str]]) -> None:
+def rewrite_notes(state: StatePaths, notes: list[tuple[str, str]]) -> None:
     """Replace the file with these notes, atomically."""
     from locoder.atomic import write_atomic
 
@@ -52,7 +52,7 @@ def rewrite_notes(state: StatePaths | Path, notes: list[tuple[str, str]]) -> Non
     write_atomic(notes_path(state), HEADER + body)
 
 
-def recent_notes(state: StatePaths | Path, max_chars: int = 1500) -> list[str]:
+def recent_notes(state: StatePaths, max_chars: int = 1500) -> list[str]:
     """The newest notes that fit in ``max_chars``, oldest first."""
     path = notes_path(state)
     if not path.is_file():

@@ -91,10 +91,10 @@ class _Growing:
 
 
 class MemoryStore:
-    def __init__(self, state: StatePaths | Path, embedder, folder: Path | None = None) -> None:
-        """The memory of the workspace whose state is ``state`` (its ``StatePaths``, or the state folder);
+    def __init__(self, state: StatePaths, embedder, folder: Path | None = None) -> None:
+        """The memory of the workspace whose state is ``state`` (its ``StatePaths``);
         ``folder`` moves the vector store out of ``state.memory``."""
-        self.state = StatePaths.of(state)
+        self.state = state
         self.state_dir = self.state.root
         self.folder = folder or self.state.memory
         self.embedder = embedder

@@ -96,7 +96,7 @@ def _open_transformers(settings: Settings, profile: Profile, progress: Any) -> M
 
 def _open_embedded(settings: Settings, profile: Profile, progress: Any) -> Model:
     from locoder.models.embedded import EmbeddedConfig, EmbeddedModel
-    from locoder.models.store import CATALOG, ModelStore
+    from locoder.models.installer import CATALOG, ModelStore
 
     if settings.model in CATALOG:
         store = ModelStore(Path(settings.models_dir) if settings.models_dir else None)

