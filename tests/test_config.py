@@ -74,3 +74,16 @@ def test_unknown_key_and_broken_toml(isolated_env, repo):
 def test_missing_workspace(isolated_env, tmp_path):
     with pytest.raises(ConfigError, match="not a directory"):
         load_settings({"workspace": str(tmp_path / "nope")}, env={})
+
+
+def test_the_command_line_and_the_settings_share_one_table_of_choices():
+    """Every enumerated setting's flag offers exactly the values the settings accept (one table, CHOICES)."""
+    from locoder.cli.options import agent_parent
+    from locoder.config.settings import CHOICES
+
+    offered = {a.dest: a.choices for a in agent_parent()._actions if a.choices}
+    assert set(offered) == set(CHOICES) - {"thinking"}
+    for name, choices in offered.items():
+        assert list(choices) == [c for c in CHOICES[name] if c], name
+    with pytest.raises(ConfigError, match="workflow must be one of ask, auto, fix, loop"):
+        load_settings({"workflow": "guess"})

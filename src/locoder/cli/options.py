@@ -8,6 +8,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from locoder.config.settings import CHOICES
+
 S = argparse.SUPPRESS  # options the user did not give stay out of the namespace (config precedence)
 
 
@@ -48,7 +50,7 @@ def _agent_group(g) -> None:
     add_workspace(g, S, "the only folder the agent reads and writes (default: .)")
     g.add_argument("--model", "-m", default=S, help="embedded model name, a .gguf file, or an http(s)://HOST/v1 URL")
     g.add_argument("--model-name", default=S, help="model id to request from an external server")
-    g.add_argument("--tool-mode", default=S, choices=["auto", "constrained", "native", "text"],
+    g.add_argument("--tool-mode", default=S, choices=list(CHOICES["tool_mode"]),
                    help="how tool calls are obtained (default: auto)")
     g.add_argument("--max-steps", type=int, default=S, help="model turns per task (default: 30)")
     g.add_argument("--max-actions-per-turn", type=int, default=S, help="tool calls per model turn (default: 1)")
@@ -68,12 +70,12 @@ def _agent_group(g) -> None:
 
 
 def _workflow_group(w) -> None:
-    w.add_argument("--workflow", default=S, choices=["auto", "fix", "ask", "loop"],
+    w.add_argument("--workflow", default=S, choices=list(CHOICES["workflow"]),
                    help="fix: the bug-fix harness; ask: answers from retrieved code; loop: free-form tools "
                         "(default: auto, from the task)")
     w.add_argument("--attempts", type=int, default=S, metavar="N",
                    help="bug fixes: candidate repairs to try; the first that passes the tests is kept (default: 3)")
-    w.add_argument("--repair-form", default=S, choices=["function", "fenced", "search_replace", "diff"],
+    w.add_argument("--repair-form", default=S, choices=list(CHOICES["repair_form"]),
                    help="bug fixes: how the model writes a repair (default: fenced)")
 
 
@@ -97,13 +99,13 @@ def _learning_group(r) -> None:
 
 
 def _safety_group(sb) -> None:
-    sb.add_argument("--sandbox", default=S, choices=["auto", "bubblewrap", "landlock", "plain"],
+    sb.add_argument("--sandbox", default=S, choices=list(CHOICES["sandbox"]),
                     help="how commands are confined (default: auto = bubblewrap where it works, else Landlock)")
-    sb.add_argument("--mode", default=S, choices=["read-only", "workspace-write", "full-access"],
+    sb.add_argument("--mode", default=S, choices=list(CHOICES["mode"]),
                     help="what the agent may change (default: workspace-write)")
-    sb.add_argument("--approval", default=S, choices=["ask", "auto", "never"],
+    sb.add_argument("--approval", default=S, choices=[c for c in CHOICES["approval"] if c],
                     help="confirm changes and commands (default: ask in the session, auto for run)")
-    sb.add_argument("--toolset", default=S, choices=["auto", "core", "all"],
+    sb.add_argument("--toolset", default=S, choices=list(CHOICES["toolset"]),
                     help="core tools, or all (adds run_python, install_package, download_file, search_web)")
     sb.add_argument("--allow-network", dest="network", action="store_true", default=S,
                     help="let model-run commands reach the network")
@@ -112,7 +114,7 @@ def _safety_group(sb) -> None:
 
 
 def _model_group(m) -> None:
-    m.add_argument("--backend", default=S, choices=["auto", "embedded", "openai", "ollama", "transformers"],
+    m.add_argument("--backend", default=S, choices=list(CHOICES["backend"]),
                    help="how --model is run (default: auto, from the model setting)")
     m.add_argument("--enable-thinking", dest="thinking", action="store_const", const="on", default=S,
                    help="turn on the thinking mode of models that have one")
@@ -123,9 +125,9 @@ def _model_group(m) -> None:
     m.add_argument("--ollama-url", default=S, help="Ollama server (default: $OLLAMA_HOST or http://127.0.0.1:11434)")
     m.add_argument("--first-token-timeout", type=float, default=S, help="Ollama: seconds to wait for output (default: 30)")
     m.add_argument("--max-new-tokens", dest="max_tokens", type=int, default=S, help="same as --max-tokens")
-    m.add_argument("--device-map", default=S, choices=["auto", "cuda", "cpu", "mps"], help="transformers: device")
-    m.add_argument("--torch-dtype", default=S, choices=["auto", "float16", "bfloat16", "float32"], help="transformers")
-    m.add_argument("--quantization", default=S, choices=["none", "8bit", "4bit"], help="transformers: bitsandbytes")
+    m.add_argument("--device-map", default=S, choices=list(CHOICES["device_map"]), help="transformers: device")
+    m.add_argument("--torch-dtype", default=S, choices=list(CHOICES["torch_dtype"]), help="transformers")
+    m.add_argument("--quantization", default=S, choices=list(CHOICES["quantization"]), help="transformers: bitsandbytes")
     m.add_argument("--trust-remote-code", action="store_true", default=S, help="transformers: run the model's code")
     m.add_argument("--low-cpu-mem-usage", action="store_true", default=S, help="transformers")
     m.add_argument("--gguf-file", default=S, help="transformers: load this GGUF file (gguf_file=)")

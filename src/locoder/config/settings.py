@@ -341,22 +341,27 @@ def _project_settings(path: Path, env: Mapping[str, str]) -> tuple[dict[str, Any
     return {k: v for k, v in values.items() if k not in wide}, wide
 
 
+CHOICES: dict[str, tuple[str, ...]] = {
+    "tool_mode": ("auto", "constrained", "native", "text"),
+    "backend": ("auto", "embedded", "openai", "ollama", "transformers"),
+    "thinking": ("auto", "on", "off"),
+    "device_map": ("auto", "cuda", "cpu", "mps"),
+    "torch_dtype": ("auto", "float16", "bfloat16", "float32"),
+    "quantization": ("none", "8bit", "4bit"),
+    "sandbox": ("auto", "bubblewrap", "landlock", "plain"),
+    "toolset": ("auto", "core", "all"),
+    "mode": ("read-only", "workspace-write", "full-access"),
+    "approval": ("ask", "auto", "never", ""),
+    "workflow": ("auto", "fix", "ask", "loop"),
+    "repair_form": ("function", "fenced", "search_replace", "diff"),
+}
+"""The values each enumerated setting may take, in the order the command line's help lists them; the
+command line's ``choices`` and the settings' validation both read this table ("" for approval: not set, the
+mode decides)."""
+
+
 def _validate(s: Settings) -> None:
-    choices = {
-        "tool_mode": {"auto", "constrained", "native", "text"},
-        "backend": {"auto", "embedded", "openai", "ollama", "transformers"},
-        "thinking": {"auto", "on", "off"},
-        "device_map": {"auto", "cuda", "cpu", "mps"},
-        "torch_dtype": {"auto", "float16", "bfloat16", "float32"},
-        "quantization": {"none", "8bit", "4bit"},
-        "sandbox": {"auto", "bubblewrap", "landlock", "plain"},
-        "toolset": {"auto", "core", "all"},
-        "mode": {"read-only", "workspace-write", "full-access"},
-        "approval": {"", "ask", "auto", "never"},
-        "workflow": {"auto", "fix", "ask", "loop"},
-        "repair_form": {"function", "fenced", "search_replace", "diff"},
-    }
-    for name, allowed in choices.items():
+    for name, allowed in CHOICES.items():
         if getattr(s, name) not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(sorted(allowed))}, not {getattr(s, name)!r}")
     if s.context_window < 0:
