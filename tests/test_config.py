@@ -87,3 +87,68 @@ def test_the_command_line_and_the_settings_share_one_table_of_choices():
         assert list(choices) == [c for c in CHOICES[name] if c], name
     with pytest.raises(ConfigError, match="workflow must be one of ask, auto, fix, loop"):
         load_settings({"workflow": "guess"})
+
+
+NESTED = """\
+max_steps = 9
+
+[model]
+name = "http://127.0.0.1:9/v1"
+temperature = 0.5
+
+[sandbox]
+runner = "plain"
+mode = "read-only"
+cpu_seconds = 30
+
+[knowledge]
+memory_tokens = 50
+docs_dirs = ["manual"]
+
+[learning]
+epsilon = 0.2
+enabled = false
+"""
+
+
+def test_settings_are_read_from_nested_tables(isolated_env, repo):
+    user = write(isolated_env / "user.toml", NESTED)
+    s = load_settings({"workspace": str(repo)}, env={}, user_config=user)
+    assert (s.max_steps, s.model, s.temperature) == (9, "http://127.0.0.1:9/v1", 0.5)
+    assert (s.sandbox, s.mode, s.cpu_seconds) == ("plain", "read-only", 30)
+    assert (s.memory_tokens, s.docs_dirs, s.rl_epsilon, s.rl) == (50, ("manual",), 0.2, False)
+    # Inside [locoder] too, and tables mixed with flat keys.
+    write(repo / ".locoder.toml", "[locoder]\nrepo_map_tokens = 0\n[locoder.knowledge]\nmemory_min_score = 0.6\n")
+    s = load_settings({"workspace": str(repo)}, env={}, user_config=user)
+    assert (s.repo_map_tokens, s.memory_min_score, s.memory_tokens) == (0, 0.6, 50)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[sandbox]\nnetwrk = true\n", r"unknown setting\(s\) \[sandbox\] netwrk"),
+    ("[model]\nnetwork = true\n", r"\[model\] network \(it belongs in \[sandbox\]\)"),
+    ("[plugins]\nx = 1\n", r"unknown setting\(s\) \[plugins\]"),
+    ("mode = 'read-only'\n[sandbox]\nmode = 'full-access'\n", "mode is set twice"),
+    ("[learning]\nepsilon = 'lots'\n", "'rl_epsilon' must be a float"),
+])
+def test_a_table_key_that_is_not_a_setting_is_an_error_never_dropped(isolated_env, repo, text, message):
+    write(repo / ".locoder.toml", text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"workspace": str(repo)}, env={})
+
+
+def test_every_setting_of_a_group_exists_and_belongs_to_one_group():
+    from dataclasses import fields
+
+    from locoder.config.settings import ALIASES, GROUPS, Settings
+
+    names = {f.name for f in fields(Settings)}
+    grouped = [n for group in GROUPS.values() for n in group]
+    assert set(grouped) <= names and len(grouped) == len(set(grouped))
+    assert all(target in GROUPS[group] for group, aliases in ALIASES.items() for target in aliases.values())
+
+
+def test_a_widening_setting_in_a_table_of_an_untrusted_project_file_is_ignored(isolated_env, repo):
+    write(repo / ".locoder.toml", "[sandbox]\nnetwork = true\nmode = 'full-access'\n[model]\ntemperature = 0.4\n")
+    s = load_settings({"workspace": str(repo)}, env={"HOME": str(isolated_env)})
+    assert s.network is False and s.mode == "workspace-write" and s.temperature == 0.4
+    assert set(s.untrusted) == {"network", "mode"}

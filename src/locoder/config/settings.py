@@ -270,6 +270,64 @@ def _coerce(name: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: '{name}' must be a {kind.__name__}, got {value!r}") from None
 
 
+GROUPS: dict[str, tuple[str, ...]] = {
+    "model": ("model", "backend", "model_name", "api_key", "tool_mode", "temperature", "max_tokens",
+              "context_window", "request_timeout", "connect_retries", "threads", "prune_chunks", "thinking",
+              "system_prompt", "disable_system_prompt", "ollama_url", "first_token_timeout", "device_map",
+              "torch_dtype", "quantization", "trust_remote_code", "low_cpu_mem_usage", "gguf_file", "models_dir"),
+    "sandbox": ("sandbox", "mode", "approval", "allow", "deny", "network", "cpu_seconds", "memory_mb",
+                "max_processes", "disk_mb", "unix_sockets", "env_allow", "git_writable", "command_timeout",
+                "command_output_chars"),
+    "knowledge": ("repo_map_tokens", "memory", "memory_vector_dir", "memory_tokens", "memory_min_score",
+                  "docs_dirs", "docs_tokens", "docs_min_score", "context7_url", "context7_api_key",
+                  "context7_chars"),
+    "learning": ("rl", "rl_epsilon", "rl_hint", "rl_cooldowns"),
+}
+"""The settings a config file may also write as a table (``[sandbox]`` ``mode = "read-only"``); the others
+(workspace, state, the loop's limits, the workflows) stay at the top level. In a table a key is the setting's
+name, or its name without the group's prefix (``[learning] epsilon``), or an alias of ``ALIASES``."""
+ALIASES = {"model": {"name": "model"}, "sandbox": {"runner": "sandbox"}, "learning": {"enabled": "rl"}}
+
+
+def _table_key(group: str, key: str) -> str | None:
+    """The setting a key of table ``group`` names, or None."""
+    fields_ = GROUPS[group]
+    name = ALIASES.get(group, {}).get(key) or key
+    if name in fields_:
+        return name
+    prefix = {"learning": "rl_"}.get(group, "")
+    return prefix + key if prefix and prefix + key in fields_ else None
+
+
+def _flatten(section: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A config file's settings by name, tables read into the settings they group; an unknown key or table,
+    or a setting given twice, is an error (never dropped)."""
+    flat: dict[str, Any] = {}
+    unknown: list[str] = []
+
+    def put(name: str, value: Any, shown: str) -> None:
+        if name in flat:
+            raise ConfigError(f"{path}: {name} is set twice (once as {shown})")
+        flat[name] = value
+
+    for key, value in section.items():
+        if isinstance(value, dict) and key in GROUPS:
+            for inner, item in value.items():
+                name = _table_key(key, inner)
+                if name is None:
+                    home = next((g for g, names in GROUPS.items() if inner in names), None)
+                    unknown.append(f"[{key}] {inner}" + (f" (it belongs in [{home}])" if home else ""))
+                else:
+                    put(name, item, f"[{key}] {inner}")
+        elif key in _FIELDS and not isinstance(value, dict):
+            put(key, value, key)
+        else:
+            unknown.append(f"[{key}]" if isinstance(value, dict) else key)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return flat
+
+
 def _read_toml(path: Path, raw: bytes | None = None) -> dict[str, Any]:
     if raw is None and not path.is_file():
         return {}
@@ -278,10 +336,9 @@ def _read_toml(path: Path, raw: bytes | None = None) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
     section = data.get("locoder", data)
-    unknown = sorted(k for k, v in section.items() if k not in _FIELDS and not isinstance(v, dict))
-    if unknown:
-        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
-    return {k: _coerce(k, v, str(path)) for k, v in section.items() if k in _FIELDS}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [locoder] must be a table")
+    return {k: _coerce(k, v, str(path)) for k, v in _flatten(section, path).items()}
 
 
 def user_config_path(env: Mapping[str, str]) -> Path:
