@@ -139,10 +139,16 @@ def documented(repo):
     return repo
 
 
-def agent_for(tmp_path, repo, replies, **settings):
+def session_for(tmp_path, repo, replies, **settings):
+    from locoder.agent.session import open_session
+
     path = tmp_path / "replies.json"
     path.write_text(json.dumps(replies))
-    return build_agent(load_settings({"workspace": str(repo), "model": f"scripted:{path}", **settings}, env={}))
+    return open_session(load_settings({"workspace": str(repo), "model": f"scripted:{path}", **settings}, env={}))
+
+
+def agent_for(tmp_path, repo, replies, **settings):
+    return session_for(tmp_path, repo, replies, **settings).router
 
 
 def test_docs_lookup_cites_the_section(tmp_path, documented, isolated_env):
@@ -156,10 +162,11 @@ def test_docs_lookup_cites_the_section(tmp_path, documented, isolated_env):
 
 
 def test_each_task_gets_relevant_memories_and_docs_within_their_shares(tmp_path, documented, isolated_env):
-    agent = agent_for(tmp_path, documented, [action("final_answer", answer="done")] * 3,
-                      memory_tokens=60, docs_tokens=100, repo_map_tokens=80)
-    agent.knowledge.remember("Deploys must be announced in the #releases channel before they start.")
-    agent.knowledge.store.add("Unrelated: the office coffee machine is on the third floor.", "note")
+    session = session_for(tmp_path, documented, [action("final_answer", answer="done")] * 3,
+                          memory_tokens=60, docs_tokens=100, repo_map_tokens=80)
+    agent, knowledge = session.router, session.knowledge
+    knowledge.remember("Deploys must be announced in the #releases channel before they start.")
+    knowledge.store.add("Unrelated: the office coffee machine is on the third floor.", "note")
     agent.run("deploy the new release to staging")
     message = agent.messages[1].content
     extra = message.split("\n\n", 1)[1]
@@ -169,13 +176,14 @@ def test_each_task_gets_relevant_memories_and_docs_within_their_shares(tmp_path,
     memories, docs, repo_map = extra.split("\n\n")
     assert len(memories) <= 60 * 4 and len(docs) <= 100 * 4 and len(repo_map) <= 80 * 4 + 200
     # The task and the answer are remembered for later sessions.
-    kinds = {(m.kind, m.text) for m in agent.knowledge.store.list()}
+    kinds = {(m.kind, m.text) for m in knowledge.store.list()}
     assert ("user", "deploy the new release to staging") in kinds and ("answer", "done") in kinds
 
 
 def test_nothing_is_injected_when_nothing_is_relevant(tmp_path, documented, isolated_env):
-    agent = agent_for(tmp_path, documented, [action("final_answer", answer="ok")], repo_map_tokens=0)
-    agent.knowledge.remember("Deploys must be announced in the #releases channel.")
+    session = session_for(tmp_path, documented, [action("final_answer", answer="ok")], repo_map_tokens=0)
+    agent = session.router
+    session.knowledge.remember("Deploys must be announced in the #releases channel.")
     agent.run("write a haiku about autumn leaves")
     assert agent.messages[1].content == "write a haiku about autumn leaves"
 

@@ -7,32 +7,16 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from locoder import __version__
-from locoder.agent.advisor import ToolAdvisor
-from locoder.agent.finish import FinishGate
-from locoder.agent.fix import FixConfig
-from locoder.agent.knowledge import MemoryRecorder, TaskContext
-from locoder.agent.loop import Agent, AgentConfig
-from locoder.agent.plan import gather_context
-from locoder.agent.prompts import system_prompt
 from locoder.agent.router import TaskRouter
-from locoder.agent.summary import SessionSummary
-from locoder.audit import AuditLog
 from locoder.config import Settings
-from locoder.events import ApprovalAnswered, ApprovalAsked, Event, SessionStarted, Warned
+from locoder.events import ApprovalAnswered, ApprovalAsked
 from locoder.exceptions import ConfigError
-from locoder.knowledge import Knowledge
 from locoder.locations import PROJECT_CONFIG
-from locoder.memory import recent_notes
-from locoder.models import backend_kind, context_window, model_id, open_model
-from locoder.models.probe import auto_tool_mode
-from locoder.models.profiles import profile_for
 from locoder.protocols import EventSink
 from locoder.sandbox import Sandbox, SandboxPolicy, landlock
-from locoder.sandbox.runners import bubblewrap, bubblewrap_works, resolve_runner
-from locoder.tools import ToolBox, ToolContext, all_tools, default_tools
-from locoder.tools.guard import Approver, GuardedToolBox, Rule, ToolPolicy
-from locoder.tools.tests import command_env, project_python
+from locoder.sandbox.runners import bubblewrap, bubblewrap_works
+from locoder.tools.guard import Approver, Rule, ToolPolicy
+from locoder.tools.tests import command_env
 
 
 def instructions(settings: Settings) -> str | None:
@@ -158,90 +142,8 @@ def announced(approver: Approver, emit) -> Approver:
 
 def build_agent(settings: Settings, sinks: Iterable[EventSink] = (), progress=None,
                 approver: Approver | None = None) -> TaskRouter:
-    prepare_state(settings)
-    custom = instructions(settings)
-    audit = AuditLog(settings.audit_log_path)
-    profile = profile_for(model_id(settings))
-    model = open_model(settings, progress=progress)
-    tool_mode = settings.tool_mode
-    if tool_mode == "auto":
-        try:
-            tool_mode = auto_tool_mode(backend_kind(settings), model)
-        except BaseException:
-            model.close()
-            raise
-    sandbox = build_sandbox(settings)
-    knowledge = Knowledge(settings)
-    state = settings.state_paths
-    context = ToolContext(
-        workspace=settings.workspace_path,
-        command_timeout=settings.command_timeout,
-        command_output_chars=settings.command_output_chars,
-        env=sandbox.env,
-        sandbox=sandbox,
-        knowledge=knowledge,
-        state=state,
-    )
-    context.planner = lambda task: gather_context(settings, knowledge, task)
-    facts = server_facts(model) if backend_kind(settings) in ("openai", "ollama") else None
-    toolset = settings.toolset
-    if toolset == "auto":
-        parameters = getattr(model, "parameters", 0) or (facts.parameters if facts else 0)
-        small = 0 < parameters < SMALL_MODEL_PARAMETERS
-        toolset = "core" if backend_kind(settings) in ("embedded", "scripted") or small else "all"
-    if settings.mode == "read-only" and resolve_runner(sandbox.policy) == "plain":
-        raise ConfigError("read-only mode needs bubblewrap or Landlock to keep commands from writing "
-                          "(apt install bubblewrap)")
+    """The session's task runner, for callers that only run tasks (``open_session`` gives the whole session)."""
+    from locoder.agent.session import open_session
 
-    def emit(event: Event) -> None:
-        agent.emit(event)  # the agent is built below; events come only once it runs
+    return open_session(settings, sinks, progress, approver).router
 
-    toolbox = GuardedToolBox(ToolBox(all_tools() if toolset == "all" else default_tools(), context),
-                             tool_policy(settings, interactive=approver is not None),
-                             announced(approver, emit) if approver is not None else None)
-    schemas = [t.openai_schema() for t in toolbox.tools.values()]
-    notes = recent_notes(state)
-    prompt = system_prompt(schemas, settings.workspace_path, settings.max_actions_per_turn,
-                           notes=notes, instructions=custom,
-                           python=project_python(settings.workspace_path, sandbox.env))
-    config = AgentConfig(
-        max_steps=settings.max_steps,
-        max_actions_per_turn=settings.max_actions_per_turn,
-        observation_summary_chars=settings.observation_summary_chars,
-        format_retries=settings.format_retries,
-        repeat_limit=settings.repeat_limit,
-        tool_mode=tool_mode,
-        tool_syntax=profile.tool_syntax,
-        context_window=settings.context_window or (facts.context if facts and facts.context else 0)
-        or context_window(settings, profile),
-        max_tokens=settings.max_tokens,
-    )
-    recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
-    summary = SessionSummary(settings.workspace_path, state, audit.session_id)
-    advisor = None
-    if settings.rl:
-        advisor = ToolAdvisor(state, list(toolbox.tools.values()), settings.workspace_path,
-                              epsilon=settings.rl_epsilon, cooldowns=settings.cooldowns(), hint=settings.rl_hint,
-                              session=audit.session_id,
-                              descriptions={name: t.description for name, t in toolbox.tools.items()},
-                              notify=lambda message: emit(Warned(message)))
-    gate = FinishGate(toolbox, settings.workspace_path)
-    agent = Agent(model, gate, config, prompt, sinks=[audit, summary, gate, *recorder, *sinks],
-                  task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor)
-    agent.knowledge = knowledge
-    agent.summary = summary
-    agent.emit(SessionStarted(
-        locoder=__version__, model=model.name, tool_mode=config.tool_mode, context_window=config.context_window,
-        server_facts={"parameters": facts.parameters, "context": facts.context} if facts else None,
-        profile=profile.family, backend=backend_kind(settings), tools=toolbox.names(), settings=settings.dump(),
-        system_prompt=prompt, sandbox=sandbox.describe(),
-        policy={"mode": settings.mode, "approval": toolbox.policy.approval}))
-    if advisor is not None and advisor.warning:
-        agent.emit(Warned(advisor.warning))
-    if settings.untrusted:
-        agent.emit(Warned(untrusted_message(settings), kind="untrusted_config", ignored=sorted(settings.untrusted)))
-    # Scripted replies are written for the loop; the harnesses run with them only when asked for.
-    workflow = "loop" if settings.workflow == "auto" and backend_kind(settings) == "scripted" else settings.workflow
-    fix = FixConfig(attempts=settings.attempts, form=settings.repair_form)
-    return TaskRouter(agent, settings.workspace_path, state,
-                      project_python(settings.workspace_path, sandbox.env), workflow, fix)

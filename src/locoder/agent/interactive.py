@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from locoder.agent.loop import Agent
-from locoder.locations import StatePaths
-from locoder.memory import append_note
 from locoder.tools import Tool
 from locoder.tools.guard import registered
+
+if TYPE_CHECKING:
+    from locoder.agent.session import Session
 
 HELP = """Type a task and press Enter. Follow-up tasks continue the same conversation.
   /remember NOTE   save a note for this project
@@ -68,14 +69,14 @@ def console_approver(console: Console, tools: Mapping[str, Tool] | None = None):
     return approve
 
 
-def run_repl(agent: Agent, state: StatePaths, console: Console,
-             commands: Mapping[str, SlashCommand] | None = None) -> int:
+def run_repl(run: Session, console: Console, commands: Mapping[str, SlashCommand] | None = None) -> int:
     """Read tasks and slash commands until Ctrl-D or /exit. ``commands``: the slash commands beyond the
     session's own (/remember, /reset, /help), by name."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory
 
-    session: PromptSession[str] = PromptSession(history=FileHistory(str(state.history)))
+    agent = run.router
+    session: PromptSession[str] = PromptSession(history=FileHistory(str(run.state.history)))
     console.print(f"[bold]locoder[/] with {agent.model.name}. /help for help, Ctrl-D to exit.")
     fresh = list(agent.messages)
     commands = commands or {}
@@ -100,10 +101,8 @@ def run_repl(agent: Agent, state: StatePaths, console: Console,
             console.print("new conversation")
         elif line.startswith("/remember"):
             note = line.removeprefix("/remember").strip()
-            if note and getattr(agent, "knowledge", None) is not None:
-                console.print(agent.knowledge.remember(note), soft_wrap=True, highlight=False)
-            elif note:
-                console.print(f"noted in {append_note(state, note)}")
+            if note:
+                console.print(run.knowledge.remember(note), soft_wrap=True, highlight=False)
             else:
                 console.print("usage: /remember NOTE")
         elif line.startswith("/"):

@@ -27,7 +27,7 @@ def _remember(note: str, settings, console) -> int:
 
 def _build(args: argparse.Namespace, settings, console, interactive: bool):
     from locoder.agent.display import ConsoleView
-    from locoder.agent.factory import build_agent
+    from locoder.agent.session import open_session
 
     approver = None
     if interactive:
@@ -36,8 +36,8 @@ def _build(args: argparse.Namespace, settings, console, interactive: bool):
         approver = console_approver(console)
     update, stop = progress(console)
     try:
-        return build_agent(settings, sinks=[ConsoleView(console, verbose=getattr(args, "verbose", False))],
-                           progress=update, approver=approver)
+        return open_session(settings, sinks=[ConsoleView(console, verbose=getattr(args, "verbose", False))],
+                            progress=update, approver=approver)
     finally:
         stop()
 
@@ -51,26 +51,26 @@ def run_agent(args: argparse.Namespace, call: Invocation) -> int:
     if hasattr(args, "remember"):
         return _remember(args.remember, settings, console)
     task = getattr(args, "task", None) or getattr(args, "once", None)
-    agent = _build(args, settings, console, interactive=task is None)
+    session = _build(args, settings, console, interactive=task is None)
     try:
         if task is None:
             from locoder.agent.interactive import run_repl
             from locoder.cli.slash import slash_commands
 
-            commands = slash_commands(Invocation(console, session=settings, model=agent.model))
-            return run_repl(agent, settings.state_paths, console, commands)
-        result = agent.run(task)
+            commands = slash_commands(Invocation(console, session=settings, model=session.model))
+            return run_repl(session, console, commands)
+        result = session.router.run(task)
         return {"submitted": 0, "cancelled": 130}.get(result.status, 1)
     finally:
-        agent.model.close()
-        _session_summary(agent, console)
+        session.model.close()
+        _session_summary(session, console)
 
 
-def _session_summary(agent, console) -> None:
+def _session_summary(session, console) -> None:
     """Print and store what the session did (also when it ends with an error or Ctrl-C)."""
     from locoder.agent.summary import render
     from locoder.events import SummaryWritten
 
-    summary = agent.summary.finish()
-    agent.emit(SummaryWritten(summary))
+    summary = session.summary.finish()
+    session.agent.emit(SummaryWritten(summary))
     console.print(render(summary), highlight=False, markup=False, soft_wrap=True)
