@@ -51,8 +51,8 @@ def load() -> list[dict]:
     return [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
 
 
-def context(row: dict) -> bandit.Context:
-    return bandit.Context(row["request"], index_exists=row.get("index_exists", False),
+def context(row: dict) -> bandit.Situation:
+    return bandit.Situation(row["request"], index_exists=row.get("index_exists", False),
                           error_in_logs=row.get("error_in_logs", False),
                           files_mentioned=bool(PATH.search(row["request"])))
 

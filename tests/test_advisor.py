@@ -128,7 +128,7 @@ def finished(status, answer):
 def teach(advisor, tool, task, times, reward=1.0, followed=True):
     """``times`` steps where ``tool`` earned ``reward`` at the start of ``task``; ``followed``: each time it was
     the suggestion, taken."""
-    x = bandit.featurize(bandit.Context(task), advisor.state.dim)
+    x = bandit.featurize(bandit.Situation(task), advisor.state.dim)
     for _ in range(times):
         advisor.state = bandit.update(advisor.state, tool, x, reward)
         if followed:
@@ -206,7 +206,7 @@ def test_the_call_just_made_is_never_suggested(tmp_path):
         {"thought": "done", "tool": "final_answer", "arguments": {"answer": "x"}}], epsilon=0.0)
     task = "what does calc.py do?"
     teach(advisor, "read_file", task, 20)
-    x = bandit.featurize(bandit.Context(task, last_tool="read_file"), advisor.state.dim)
+    x = bandit.featurize(bandit.Situation(task, last_tool="read_file"), advisor.state.dim)
     for _ in range(20):
         advisor.state = bandit.update(advisor.state, "read_file", x, 1.0)
     agent.run(task)
@@ -276,7 +276,7 @@ def test_two_sessions_in_one_workspace_add_up_their_learning(tmp_path):
     assert saved.counts == {"grep": 2, "read_file": 1} and saved.steps == 3
     expected = bandit.BanditState.fresh(["grep", "read_file"])
     for tool in ("grep", "read_file", "grep"):
-        x = bandit.featurize(bandit.Context("where is x"), expected.dim)
+        x = bandit.featurize(bandit.Situation("where is x"), expected.dim)
         expected = bandit.update(expected, tool, x, 0.7)
     assert np.allclose(saved.a_inv["grep"], expected.a_inv["grep"], atol=1e-5)
     assert np.allclose(saved.b["read_file"], expected.b["read_file"], atol=1e-5)

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from locoder.learn.bandit import BanditState, Context, choose, featurize, scores, update
+from locoder.learn.bandit import BanditState, Situation, choose, featurize, scores, update
 from locoder.learn.persistence import append_event, load_state, read_events, save_state
 
 TOOLS = ["context", "codectx", "grep", "esearch", "plan", "tree", "ls", "index", "emb-index", "intel", "vretr",
@@ -29,14 +29,14 @@ def test_an_update_matches_the_closed_form():
 
 
 def test_features_are_unit_length_plus_a_bias_and_depend_on_the_state():
-    a = featurize(Context("why does the parser crash?"))
-    b = featurize(Context("why does the parser crash?", error_in_logs=True))
+    a = featurize(Situation("why does the parser crash?"))
+    b = featurize(Situation("why does the parser crash?", error_in_logs=True))
     assert a[-1] == 1.0 and np.linalg.norm(a[:-1]) == pytest.approx(1.0) and not np.allclose(a, b)
 
 
 def test_choose_skips_unavailable_tools_and_explains_itself():
     state = BanditState.fresh(["grep", "index"], dim=8)
-    x = featurize(Context("find the config loader"), 8)
+    x = featurize(Situation("find the config loader"), 8)
     arm, why = choose(state, x, random.Random(1), epsilon=0.0, unavailable=frozenset({"grep"}))
     assert arm == "index" and "tried 0 times" in why
     with pytest.raises(ValueError):
@@ -45,7 +45,7 @@ def test_choose_skips_unavailable_tools_and_explains_itself():
 
 def test_state_round_trips_and_a_bad_file_is_moved_aside(tmp_path):
     path = tmp_path / "rl_state.json"
-    state = update(BanditState.fresh(TOOLS), "grep", featurize(Context("find x")), 1.0)
+    state = update(BanditState.fresh(TOOLS), "grep", featurize(Situation("find x")), 1.0)
     save_state(path, state)
     loaded, warning = load_state(path, TOOLS + ["new_tool"])
     assert not warning and loaded.counts["grep"] == 1 and "new_tool" in loaded.arms
@@ -77,7 +77,7 @@ def test_the_suggestion_learns_the_best_tool_for_each_kind_of_request():
     hits = []
     for _ in range(500):
         best = rng.choice(sorted(KINDS))
-        x = featurize(Context(rng.choice(KINDS[best]) + f" #{rng.randrange(1000)}"))
+        x = featurize(Situation(rng.choice(KINDS[best]) + f" #{rng.randrange(1000)}"))
         arm, _ = choose(state, x, rng, epsilon=0.05)
         hits.append(arm == best)
         reward = 1.0 if arm == best else 0.0
@@ -93,7 +93,7 @@ def test_rl_status_and_reset(tmp_path):
     import sys
 
     state_dir = tmp_path / ".locoder"
-    state = update(BanditState.fresh(["grep", "context"]), "grep", featurize(Context("find x")), 1.0)
+    state = update(BanditState.fresh(["grep", "context"]), "grep", featurize(Situation("find x")), 1.0)
     save_state(state_dir / "rl_state.json", state)
 
     def rl(*args):

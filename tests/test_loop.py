@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from conftest import action
-from locoder.agent.context import compact, estimate_tokens, summarise
 from locoder.agent.loop import Agent, AgentConfig
+from locoder.agent.window import compact, estimate_tokens, summarise
 from locoder.audit import AuditLog, read_audit_log
 from locoder.exceptions import FormatError
 from locoder.messages import Message

@@ -141,8 +141,8 @@ class ToolAdvisor:
         self.log_errors = logs_have_errors(self.workspace) if task else False
         self.current: tuple[object, str] | None = None
 
-    def context(self) -> bandit.Context:
-        return bandit.Context(self.task, index_exists=CodeIndex(self.workspace, self.paths).path.is_file(),
+    def context(self) -> bandit.Situation:
+        return bandit.Situation(self.task, index_exists=CodeIndex(self.workspace, self.paths).path.is_file(),
                               last_tool=self.last_tool, last_ok=self.last_ok, error_in_logs=self.log_errors,
                               files_mentioned=bool(PATH.search(self.task)))
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from locoder.agent.context import compact, summarise
+from locoder.agent.window import compact, summarise
 from locoder.events import (
     Error,
     Event,

@@ -23,7 +23,7 @@ PRIOR_REWARD = 1.0
 
 
 @dataclass
-class Context:
+class Situation:
     """What the bandit sees before an action."""
 
     request: str
@@ -76,7 +76,7 @@ def _bucket(token: str, dim: int) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest(), "little") % (dim - 1)
 
 
-def featurize(context: Context, dim: int = DIM):
+def featurize(context: Situation, dim: int = DIM):
     """A unit-length vector: hashed words of the request and flags of the session's state, plus a bias."""
     import numpy as np
 
@@ -181,5 +181,5 @@ def with_prior(state: BanditState, descriptions: dict[str, str]) -> BanditState:
     for arm, text in descriptions.items():
         if arm in state.a_inv and state.counts.get(arm, 0) == 0:
             words = f"{arm.replace('_', ' ')} {text}"
-            state = update(state, arm, featurize(Context(words), state.dim), PRIOR_REWARD, count=False)
+            state = update(state, arm, featurize(Situation(words), state.dim), PRIOR_REWARD, count=False)
     return state

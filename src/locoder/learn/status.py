@@ -6,9 +6,9 @@ from __future__ import annotations
 from locoder.learn import bandit
 
 # The policy in a few typical situations: what it would suggest first, and its expected reward.
-SITUATIONS = {"start of a task": bandit.Context(""),
-              "start, errors in logs/": bandit.Context("", error_in_logs=True),
-              "after a failed tool": bandit.Context("", last_tool="run_command", last_ok=False)}
+SITUATIONS = {"start of a task": bandit.Situation(""),
+              "start, errors in logs/": bandit.Situation("", error_in_logs=True),
+              "after a failed tool": bandit.Situation("", last_tool="run_command", last_ok=False)}
 
 
 def tool_rows(state: bandit.BanditState) -> list[dict]:
