@@ -274,7 +274,7 @@ def test_the_repair_request_shows_what_the_function_did_on_the_failing_test(shop
                               "approval": "auto"})
     router = build_agent(settings)
     model = router.agent.model = ScriptedModel([fenced(FIXED_TOTAL)])
-    workflow = FixWorkflow(router.agent, shop, settings.state_path, router.python, FixConfig())
+    workflow = FixWorkflow(router.agent, shop, settings.state_paths, router.python, FixConfig())
     result = workflow.run("total([10, 20], 0.5) gives 15.0, it should add the tax: 45.0")
     assert result is not None and result.status == "submitted", result
     request = model.requests[0]["messages"][-1].content
