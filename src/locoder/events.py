@@ -83,6 +83,14 @@ class SessionStarted(Event):
     system_prompt: str
     sandbox: dict[str, Any]
     policy: dict[str, Any]
+    resumed: dict[str, Any] | None = None
+    """A resumed session: the saved session's id, its tasks and the messages restored; None: a new session."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.resumed is None:
+            del out["resumed"]  # a new session's record is as it always was
+        return out
 
 
 @dataclass

@@ -104,6 +104,11 @@ class StatePaths:
         return self.root / "sessions"
 
     @property
+    def saved_sessions(self) -> Path:
+        """Saved sessions (the conversation and the tasks, for ``locoder resume``), one ``<id>.json`` each."""
+        return self.root / "saved_sessions"
+
+    @property
     def harness(self) -> Path:
         """The bug-fix harness's scripts (the trace plugin, examples, reproducing tests)."""
         return self.root / "harness"

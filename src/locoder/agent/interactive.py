@@ -78,7 +78,7 @@ def run_repl(run: Session, console: Console, commands: Mapping[str, SlashCommand
     agent = run.router
     session: PromptSession[str] = PromptSession(history=FileHistory(str(run.state.history)))
     console.print(f"[bold]locoder[/] with {agent.model.name}. /help for help, Ctrl-D to exit.")
-    fresh = list(agent.messages)
+    fresh = agent.messages[:1]  # the system prompt: /reset also leaves a resumed conversation
     commands = commands or {}
     while True:
         try:

@@ -49,7 +49,7 @@ class AgentConfig:
 class Agent:
     def __init__(self, model: Model, toolbox: ToolBox | GuardedToolBox | Any, config: AgentConfig, system: str,
                  sinks: Iterable[EventSink] = (), task_context: Callable[[str], str] | None = None,
-                 advisor: Advisor | None = None) -> None:
+                 advisor: Advisor | None = None, history: Iterable[Message] = ()) -> None:
         self.model, self.toolbox, self.config, self.sinks = model, toolbox, config, list(sinks)
         self.advisor = advisor
         """Suggests a tool before each turn (the learned bandit); it also listens as a sink."""
@@ -58,7 +58,8 @@ class Agent:
         self.task_context = task_context
         """Extra context sent with each task (the repo map); the system prompt never changes, so the
         server's prefix cache holds."""
-        self.messages: list[Message] = [Message("system", system)]
+        self.messages: list[Message] = [Message("system", system), *history]
+        """The conversation; ``history`` continues a resumed session's after the current system prompt."""
         self.schemas = [t.openai_schema() for t in toolbox.tools.values()]
         self.param_names = {t.name: list(t.parameters["properties"]) for t in toolbox.tools.values()}
         self.usage = Usage()

@@ -26,6 +26,7 @@ from locoder.agent.loop import Agent, AgentConfig
 from locoder.agent.plan import gather_context
 from locoder.agent.prompts import system_prompt
 from locoder.agent.router import TaskRouter
+from locoder.agent.saved import RECORDED, SavedSession, SessionSaver, fit_conversation, new_session
 from locoder.agent.summary import SessionSummary
 from locoder.audit import AuditLog
 from locoder.config import Settings
@@ -34,6 +35,7 @@ from locoder.exceptions import ConfigError
 from locoder.knowledge import Knowledge
 from locoder.locations import StatePaths
 from locoder.memory import recent_notes
+from locoder.messages import Message
 from locoder.models import backend_kind, context_window, model_id, open_model
 from locoder.models.probe import auto_tool_mode
 from locoder.models.profiles import Profile, profile_for
@@ -73,6 +75,8 @@ class Session:
     audit: AuditLog
     summary: SessionSummary
     router: TaskRouter
+    saver: SessionSaver | None = None
+    """Keeps the session on disk for ``locoder resume``; its ``session`` is the saved record."""
 
     @property
     def agent(self) -> Agent:
@@ -100,29 +104,31 @@ def resolve(settings: Settings, model, backend: str) -> Resolved:
 
 
 def open_session(settings: Settings, sinks: Iterable[EventSink] = (), progress=None,
-                 approver: Approver | None = None) -> Session:
-    """Open the model and build every part of the session once; the model is closed again if that fails."""
+                 approver: Approver | None = None, resume: SavedSession | None = None) -> Session:
+    """Open the model and build every part of the session once; the model is closed again if that fails.
+    ``resume``: a saved session (``agent.saved.find_session``) whose conversation this one goes on with,
+    under its id; the current settings apply, whatever it was saved with."""
     prepare_state(settings)
     custom = instructions(settings)
     backend = backend_kind(settings)
     model = open_model(settings, progress=progress)
     try:
         resolved = resolve(settings, model, backend)
-        return _assemble(settings, resolved, model, custom, list(sinks), approver)
+        return _assemble(settings, resolved, model, custom, list(sinks), approver, resume)
     except BaseException:
         model.close()
         raise
 
 
 def _assemble(settings: Settings, resolved: Resolved, model, custom: str | None, sinks: list,
-              approver: Approver | None) -> Session:
+              approver: Approver | None, resume: SavedSession | None = None) -> Session:
     sandbox = build_sandbox(settings)
     if settings.mode == "read-only" and resolve_runner(sandbox.policy) == "plain":
         raise ConfigError("read-only mode needs bubblewrap or Landlock to keep commands from writing "
                           "(apt install bubblewrap)")
     state, workspace = settings.state_paths, settings.workspace_path
     knowledge = Knowledge(settings)
-    audit = AuditLog(settings.audit_log_path)
+    audit = AuditLog(settings.audit_log_path, session_id=resume.id if resume is not None else None)
     python = project_python(workspace, sandbox.env)
     context = ToolContext(workspace=workspace, command_timeout=settings.command_timeout,
                           command_output_chars=settings.command_output_chars, env=sandbox.env, sandbox=sandbox,
@@ -143,15 +149,19 @@ def _assemble(settings: Settings, resolved: Resolved, model, custom: str | None,
     advisor = _advisor(settings, state, toolbox, audit.session_id, emit)
     recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
     gate = FinishGate(toolbox, workspace)
+    history = fit_conversation(Message("system", prompt), resume.messages, resolved.context_window -
+                               settings.max_tokens) if resume is not None else []
+    saver = _saver(settings, resolved, state, audit.session_id, resume, lambda: agent[0].messages, emit)
     agent.append(Agent(model, gate, _loop_config(settings, resolved), prompt,
-                       sinks=[audit, summary, gate, *recorder, *sinks],
-                       task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor))
+                       sinks=[audit, summary, gate, saver, *recorder, *sinks],
+                       task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor,
+                       history=history))
     # Scripted replies are written for the loop; the harnesses run with them only when asked for.
     workflow = "loop" if settings.workflow == "auto" and resolved.backend == "scripted" else settings.workflow
     router = TaskRouter(agent[0], workspace, state, python, workflow,
                         FixConfig(attempts=settings.attempts, form=settings.repair_form))
-    session = Session(settings, resolved, state, sandbox, python, knowledge, audit, summary, router)
-    _announce(session, prompt, toolbox, advisor)
+    session = Session(settings, resolved, state, sandbox, python, knowledge, audit, summary, router, saver)
+    _announce(session, prompt, toolbox, advisor, resume)
     return session
 
 
@@ -163,6 +173,18 @@ def _loop_config(settings: Settings, resolved: Resolved) -> AgentConfig:
                        context_window=resolved.context_window, max_tokens=settings.max_tokens)
 
 
+def _saver(settings: Settings, resolved: Resolved, state: StatePaths, session_id: str,
+           resume: SavedSession | None, messages, emit) -> SessionSaver:
+    """The sink that saves the session: a new record, or the resumed one (its tasks go on; the settings it
+    records are the current ones, as they are the ones that apply)."""
+    recorded = {name: getattr(settings, name) for name in RECORDED}
+    recorded.update(backend=resolved.backend, tool_mode=resolved.tool_mode, toolset=resolved.toolset,
+                    context_window=resolved.context_window, locoder=__version__)
+    record = resume if resume is not None else new_session(session_id, settings.workspace_path, recorded)
+    record.settings = recorded
+    return SessionSaver(state, record, messages, warn=lambda message: emit(Warned(message)))
+
+
 def _advisor(settings: Settings, state: StatePaths, toolbox: GuardedToolBox, session_id: str, emit):
     if not settings.rl:
         return None
@@ -172,7 +194,7 @@ def _advisor(settings: Settings, state: StatePaths, toolbox: GuardedToolBox, ses
                        notify=lambda message: emit(Warned(message)))
 
 
-def _announce(session: Session, prompt: str, toolbox: GuardedToolBox, advisor) -> None:
+def _announce(session: Session, prompt: str, toolbox: GuardedToolBox, advisor, resume: SavedSession | None) -> None:
     """The audit log's first record, then the warnings the session starts with."""
     settings, resolved, agent = session.settings, session.resolved, session.agent
     facts = resolved.facts
@@ -182,8 +204,11 @@ def _announce(session: Session, prompt: str, toolbox: GuardedToolBox, advisor) -
         server_facts={"parameters": facts.parameters, "context": facts.context} if facts else None,
         profile=resolved.profile.family, backend=resolved.backend, tools=toolbox.names(), settings=settings.dump(),
         system_prompt=prompt, sandbox=session.sandbox.describe(),
-        policy={"mode": settings.mode, "approval": toolbox.policy.approval}))
+        policy={"mode": settings.mode, "approval": toolbox.policy.approval},
+        resumed={"session": resume.id, "tasks": len(resume.tasks), "messages": len(agent.messages) - 1}
+        if resume is not None else None))
     if advisor is not None and advisor.warning:
         agent.emit(Warned(advisor.warning))
     if settings.untrusted:
         agent.emit(Warned(untrusted_message(settings), kind="untrusted_config", ignored=sorted(settings.untrusted)))
+

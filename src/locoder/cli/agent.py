@@ -1,11 +1,12 @@
-"""``locoder run TASK``, ``locoder --once TASK``, ``locoder --remember NOTE`` and, with no command, the
-interactive session (which gets the slash commands of ``cli.slash``)."""
+"""``locoder run TASK`` (``--continue``/``--resume ID``: in a saved session's conversation), ``locoder --once
+TASK``, ``locoder --remember NOTE`` and, with no command, the interactive session (which gets the slash
+commands of ``cli.slash``)."""
 
 from __future__ import annotations
 
 import argparse
 
-from locoder.cli.options import progress
+from locoder.cli.options import S, progress
 from locoder.cli.registry import Invocation, command
 from locoder.exceptions import LocoderError
 
@@ -25,7 +26,7 @@ def _remember(note: str, settings, console) -> int:
     return 0
 
 
-def _build(args: argparse.Namespace, settings, console, interactive: bool):
+def _build(args: argparse.Namespace, settings, console, interactive: bool, resume=None):
     from locoder.agent.display import ConsoleView
     from locoder.agent.session import open_session
 
@@ -37,13 +38,36 @@ def _build(args: argparse.Namespace, settings, console, interactive: bool):
     update, stop = progress(console)
     try:
         return open_session(settings, sinks=[ConsoleView(console, verbose=getattr(args, "verbose", False))],
-                            progress=update, approver=approver)
+                            progress=update, approver=approver, resume=resume)
     finally:
         stop()
 
 
-@command("run", "run one task to completion; exit 1 if it failed", parents=("agent",),
-         arguments=lambda p: p.add_argument("task", help="what the agent should do"))
+def _saved(args: argparse.Namespace, settings, console):
+    """The saved session to go on with (``--continue``, ``--resume ID``, ``locoder resume``), or None."""
+    if not hasattr(args, "resume"):
+        return None
+    from locoder.agent.saved import find_session
+
+    saved = find_session(settings.state_paths, args.resume)
+    console.print(f"resuming session {saved.id} ({len(saved.tasks)} task(s), {len(saved.messages)} messages; "
+                  f"first: {' '.join(saved.first_task.split())[:80]})", highlight=False, markup=False, soft_wrap=True)
+    if saved.workspace != str(settings.workspace_path):
+        console.print(f"[yellow]note:[/] it was saved for {saved.workspace}; the workspace now is "
+                      f"{settings.workspace_path}", highlight=False, soft_wrap=True)
+    return saved
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", help="what the agent should do")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--continue", dest="resume", action="store_const", const="", default=S,
+                       help="go on with the last saved session's conversation (saved to it again)")
+    again.add_argument("--resume", dest="resume", metavar="ID", default=S,
+                       help="go on with the saved session ID (or a prefix only it has; locoder sessions lists them)")
+
+
+@command("run", "run one task to completion; exit 1 if it failed", parents=("agent",), arguments=_run_arguments)
 def run_agent(args: argparse.Namespace, call: Invocation) -> int:
     """One task (``run``, ``--once``), a note (``--remember``), or without either the interactive session."""
     console = call.console
@@ -51,7 +75,7 @@ def run_agent(args: argparse.Namespace, call: Invocation) -> int:
     if hasattr(args, "remember"):
         return _remember(args.remember, settings, console)
     task = getattr(args, "task", None) or getattr(args, "once", None)
-    session = _build(args, settings, console, interactive=task is None)
+    session = _build(args, settings, console, interactive=task is None, resume=_saved(args, settings, console))
     try:
         if task is None:
             from locoder.agent.interactive import run_repl

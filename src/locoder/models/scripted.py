@@ -16,7 +16,10 @@ from locoder.messages import Message, ModelResponse, Usage
 
 class ScriptedModel:
     """Each reply is a string (the content) or a dict (``{"content":..., "finish_reason":...}`` or a
-    JSON action, which is serialised as the content)."""
+    JSON action, which is serialised as the content). ``{"expect": TEXT, "reply": REPLY}`` gives REPLY only
+    when TEXT (a string, or a list of strings) is in the messages sent; otherwise the request fails with a
+    ``BackendError`` naming what was missing, so a test can prove what the model was shown (a conversation
+    restored in another process, say)."""
 
     def __init__(self, replies: Sequence[str | dict[str, Any]], name: str = "scripted") -> None:
         self.replies = list(replies)
@@ -44,7 +47,7 @@ class ScriptedModel:
         self.requests.append({"messages": list(messages), "schema": schema, "tools": tools, "temperature": temperature})
         if not self.replies:
             raise BackendError("the scripted model has no replies left")
-        reply = self.replies.pop(0)
+        reply = _expected(self.replies.pop(0), messages)
         finish = "stop"
         if isinstance(reply, dict) and "content" in reply:
             finish = reply.get("finish_reason", "stop")
@@ -58,3 +61,15 @@ class ScriptedModel:
 
     def close(self) -> None:
         pass
+
+
+def _expected(reply: str | dict[str, Any], messages: Sequence[Message]) -> str | dict[str, Any]:
+    """The reply itself, or for ``{"expect": ..., "reply": ...}`` its reply once the messages hold what it expects."""
+    if not isinstance(reply, dict) or "expect" not in reply:
+        return reply
+    wanted = [reply["expect"]] if isinstance(reply["expect"], str) else list(reply["expect"])
+    sent = "\n".join(m.content for m in messages)
+    missing = [text for text in wanted if text not in sent]
+    if missing:
+        raise BackendError(f"the scripted model expected {missing[0]!r} in the request; it was not there")
+    return reply.get("reply", "")
