@@ -25,7 +25,7 @@ from locoder.models.scripted import ScriptedModel
 
 def locoder(*args, env, timeout=60):
     return subprocess.run([sys.executable, "-m", "locoder", *args], env={**os.environ, **env}, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, errors="replace", timeout=timeout)
 
 
 @pytest.fixture
@@ -262,3 +262,14 @@ def test_the_scripted_model_refuses_a_request_without_what_it_expects():
     assert reply.content == "ok"
     with pytest.raises(BackendError, match="expected 'gamma' in the request"):
         model.query([Message("user", "alpha")])
+
+
+def test_text_no_encoding_can_write_is_saved_as_an_escape_and_restored(run, repo):
+    task = "odd \udcff byte"  # a byte no encoding can write, as a file name or argv gives it
+    assert run([action("final_answer", answer="ok")], "run", task).returncode == 0
+    [path] = saved_files(repo)
+    raw = path.read_bytes()
+    raw.decode("utf-8")  # the file stays valid UTF-8
+    assert b"odd \\udcff byte" in raw and load_session(path).tasks[0]["task"] == task
+    out = run([expecting(task, action("final_answer", answer="seen"))], "run", "--continue", "again")
+    assert out.returncode == 0 and "seen" in out.stdout
