@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from locoder import __version__
 from locoder.agent.advisor import ToolAdvisor
+from locoder.agent.changes import ChangeKeeper
 from locoder.agent.factory import (
     SMALL_MODEL_PARAMETERS,
     announced,
@@ -144,7 +145,7 @@ def _assemble(settings: Settings, resolved: Resolved, model, custom: str | None,
     recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
     gate = FinishGate(toolbox, workspace)
     agent.append(Agent(model, gate, _loop_config(settings, resolved), prompt,
-                       sinks=[audit, summary, gate, *recorder, *sinks],
+                       sinks=[audit, summary, gate, *recorder, *sinks, _change_keeper(settings, approver, emit, audit)],
                        task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor))
     # Scripted replies are written for the loop; the harnesses run with them only when asked for.
     workflow = "loop" if settings.workflow == "auto" and resolved.backend == "scripted" else settings.workflow
@@ -153,6 +154,14 @@ def _assemble(settings: Settings, resolved: Resolved, model, custom: str | None,
     session = Session(settings, resolved, state, sandbox, python, knowledge, audit, summary, router)
     _announce(session, prompt, toolbox, advisor)
     return session
+
+
+def _change_keeper(settings: Settings, approver: Approver | None, emit, audit: AuditLog) -> ChangeKeeper:
+    """Commits (or checkpoints) each task's change: ``auto_commit``, by default on for ``run`` and asked in
+    the interactive session."""
+    mode = settings.auto_commit or ("ask" if approver is not None else "on")
+    return ChangeKeeper(settings.workspace_path, settings.state_paths, mode, emit, audit.session_id,
+                        announced(approver, emit) if approver is not None else None)
 
 
 def _loop_config(settings: Settings, resolved: Resolved) -> AgentConfig:

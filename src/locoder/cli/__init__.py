@@ -10,12 +10,13 @@ from collections.abc import Sequence
 
 from locoder import __version__
 from locoder.cli import agent, bench, ctx, doctor, intel, memory, models, plan, rl, search, serve, trust  # noqa: F401 - they register their commands
+from locoder.cli import changes as _changes  # noqa: F401 - undo, diff
 from locoder.cli.options import PARENTS, S
 from locoder.cli.registry import COMMANDS, Command, Invocation, print_error
 from locoder.exceptions import LocoderError
 
 # The order of ``locoder --help``; every registered command is in it exactly once (tests/test_cli_layout.py).
-ORDER = ("run", "doctor", "trust", "models", *search.SEARCH_COMMANDS, "memory", "rl", "plan", "ctx", "intel", "bench",
+ORDER = ("run", "undo", "diff", "doctor", "trust", "models", *search.SEARCH_COMMANDS, "memory", "rl", "plan", "ctx", "intel", "bench",
          "serve")
 DEFAULT = "run"  # with no command: run_agent starts the interactive session (or --once, --remember)
 
