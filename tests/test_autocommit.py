@@ -15,7 +15,6 @@ from locoder.agent.session import open_session
 from locoder.audit import read_audit_log
 from locoder.config import load_settings
 
-
 SRC = str(Path(package.__file__).resolve().parents[1])
 
 
