@@ -175,6 +175,7 @@ def test_odd_bytes_in_file_names_are_committed_and_undone(project, tmp_path):
     listed = subprocess.run(["git", "-C", str(project), "show", "-z", "--name-only", "--format=", "HEAD"],
                             capture_output=True, check=True).stdout
     assert listed.strip(b"\0\n").split(b"\0") == [ODD]
+    assert 'odd \\xe9 name\\nwith "quotes" *.txt' in out.stdout  # shown on one line, readable
     assert locoder(tmp_path, project, "undo").returncode == 0
     assert not os.path.exists(os.fsencode(project) + b"/" + ODD)
 
@@ -203,7 +204,7 @@ def test_outside_git_a_checkpoint_makes_undo_work(tmp_path):
     assert not (work / "new").exists() and os.readlink(work / "link") == "keep.txt"
     assert (work / "tool.sh").read_text() == "#!/bin/sh\n" and (work / "tool.sh").stat().st_mode & 0o777 == 0o755
     again = locoder(tmp_path, work, "undo")
-    assert again.returncode == 1 and "nothing to undo" in again.stderr
+    assert again.returncode == 1 and "nothing left to undo" in again.stderr
 
 
 def test_outside_git_undo_refuses_after_later_edits_and_restores_odd_names(tmp_path):
@@ -269,3 +270,26 @@ def test_the_fix_workflows_repair_is_committed(tmp_path):
     assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == ["calc.py"]
     assert "return a + b" in git(repo, "show", "HEAD:calc.py")
     assert "Locoder-Task: " in git(repo, "log", "-1", "--format=%B")
+
+
+def test_undo_and_diff_are_slash_commands_of_the_session(project, tmp_path, isolated_env):
+    import io
+
+    from rich.console import Console
+
+    from locoder.cli.registry import Invocation
+    from locoder.cli.slash import slash_commands
+
+    session = _session(tmp_path, project, [FIX, DONE], lambda call, preview: "yes")
+    try:
+        session.router.run("fix add")
+        made = git(project, "rev-parse", "HEAD").strip()
+        printed = io.StringIO()
+        commands = slash_commands(Invocation(Console(file=printed, width=200), session=session.settings,
+                                             model=session.model))
+        assert commands["diff"].run("") == 0 and made in printed.getvalue() and "+    return a + b" in printed.getvalue()
+        assert commands["undo"].run("") == 0 and f"undid locoder's commit {made[:10]}" in printed.getvalue()
+        assert git(project, "rev-list", "--count", "HEAD").strip() == "1"
+        assert commands["undo"].run("") == 1  # refused: "init" is not locoder's; the session goes on
+    finally:
+        session.model.close()

@@ -14,11 +14,18 @@ import os
 from pathlib import Path
 
 from locoder.changes.errors import ChangeError
+from locoder.changes.gitrepo import printable
 from locoder.changes.keeper import Keeper, Outcome
 from locoder.events import ChangesKept, Event, Step, TaskFinished, TaskStarted, Warned
 from locoder.locations import StatePaths
 from locoder.messages import FileChange, ToolCall
 from locoder.tools.guard import Approver
+
+
+def listed(names: list[str], limit: int = 8) -> str:
+    """File names for a message: readable whatever bytes they hold, the first ``limit`` of them."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(printable(n) for n in names[:limit]) + more
 
 
 class ChangeKeeper:
@@ -74,11 +81,11 @@ class ChangeKeeper:
 
     def _tell(self, outcome: Outcome) -> None:
         if outcome.left:
-            self.notify(Warned(f"{', '.join(outcome.left[:8])} had uncommitted edits of yours before the task, "
+            self.notify(Warned(f"{listed(outcome.left)} had uncommitted edits of yours before the task, "
                                "and the task changed them too: left uncommitted (review them with git diff)",
                                kind="left_uncommitted"))
         if outcome.unkept:
-            self.notify(Warned(f"no copy was kept of {', '.join(outcome.unkept[:8])} (too big): locoder undo "
+            self.notify(Warned(f"no copy was kept of {listed(outcome.unkept)} (too big): locoder undo "
                                "cannot restore them"))
         if outcome.kept_as != "none":
             self.notify(ChangesKept(outcome.kept_as, outcome.files, outcome.commit, outcome.subject, outcome.left))

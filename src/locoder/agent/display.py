@@ -99,7 +99,9 @@ class ConsoleView:
             self.console.print(f"[yellow]warning: {escape(str(event.message))}[/]")
 
     def _kept(self, event: ChangesKept) -> None:
-        files = ", ".join(event.files[:6]) + (f" and {len(event.files) - 6} more" if len(event.files) > 6 else "")
+        from locoder.agent.changes import listed
+
+        files = listed(event.files, 6)
         text = {"commit": f"committed {event.commit[:10]} {event.subject!r} ({files}); locoder undo reverts it",
                 "checkpoint": f"checkpoint kept of {files}; locoder undo restores them",
                 "uncommitted": f"not committed: {files}"}.get(event.kept_as, files)

@@ -135,6 +135,12 @@ def fingerprint(path: Path, noise: bool = False) -> str:
         return f"error:{exc.errno}"
 
 
+def printable(name: str) -> str:
+    """A path as one readable line: bytes that are not UTF-8 as ``\\xNN``, control characters escaped."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def is_noise(name: str) -> bool:
     return any(part in NOISE for part in name.split("/")[:-1]) or name.endswith((".pyc", ".pyo"))
 

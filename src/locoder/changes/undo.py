@@ -8,12 +8,12 @@ from pathlib import Path
 
 from locoder.changes import checkpoint, commits, records
 from locoder.changes.errors import ChangeError
-from locoder.changes.gitrepo import Repo, status
+from locoder.changes.gitrepo import Repo, printable, status
 from locoder.locations import StatePaths
 
 
 def _listed(files: list[str], limit: int = 8) -> str:
-    return ", ".join(files[:limit]) + (f" and {len(files) - limit} more" if len(files) > limit else "")
+    return ", ".join(printable(f) for f in files[:limit]) + (f" and {len(files) - limit} more" if len(files) > limit else "")
 
 
 def undo_last(workspace: Path, state: StatePaths) -> str:
@@ -41,7 +41,9 @@ def undo_last(workspace: Path, state: StatePaths) -> str:
 def _undo_checkpoint(workspace: Path, state: StatePaths, log: list[dict]) -> str:
     record = next((r for r in reversed(log) if r.get("kind") == "checkpoint" and not r.get("undone")), None)
     if record is None:
-        raise ChangeError("nothing to undo: locoder kept no checkpoint of a task here (this is not a git "
+        done = any(r.get("kind") == "checkpoint" for r in log)
+        raise ChangeError("nothing left to undo: every checkpoint kept here was undone already" if done else
+                          "nothing to undo: locoder kept no checkpoint of a task here (this is not a git "
                           "repository)")
     changes = record.get("changes") or {}
     checkpoint.restore(workspace, changes, checkpoint.Store(state.checkpoint_objects))
