@@ -293,3 +293,23 @@ def test_undo_and_diff_are_slash_commands_of_the_session(project, tmp_path, isol
         assert commands["undo"].run("") == 1  # refused: "init" is not locoder's; the session goes on
     finally:
         session.model.close()
+
+
+def test_a_repository_without_commits_gets_locoders_first_commit_and_undo_removes_it(tmp_path):
+    repo = tmp_path / "fresh"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "mine.txt").write_text("not committed, mine\n")
+    out = locoder(tmp_path, repo, "run", "start it", replies=[call("write_file", path="a.py", content="A = 1\n"), DONE])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert git(repo, "show", "--name-only", "--format=", "HEAD").split() == ["a.py"]
+    undo = locoder(tmp_path, repo, "undo")
+    assert undo.returncode == 0, undo.stderr
+    assert not (repo / "a.py").exists() and (repo / "mine.txt").exists()
+    assert subprocess.run(["git", "-C", str(repo), "rev-parse", "-q", "--verify", "HEAD"]).returncode != 0
+
+
+def test_ask_where_nobody_can_answer_leaves_the_change_uncommitted(project, tmp_path):
+    out = locoder(tmp_path, project, "run", "fix add", "--auto-commit", "ask", replies=[FIX, DONE])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert git(project, "rev-list", "--count", "HEAD").strip() == "1" and "not committed: calc.py" in out.stdout

@@ -71,8 +71,10 @@ class ChangeKeeper:
         self._tell(outcome)
 
     def _decide(self, subject: str, files: list[str]) -> bool:
-        if self.mode != "ask" or self.approver is None:
-            return self.mode != "off"
+        if self.mode != "ask":
+            return self.mode == "on"
+        if self.approver is None:
+            return False  # nobody to ask (locoder run --auto-commit ask): left uncommitted, and said so
         preview = f"{subject}\n\n" + "\n".join(f"  {f}" for f in files)
         answer = self.approver(ToolCall("commit", {"message": subject, "files": files}), preview)
         if answer == "always":

@@ -18,6 +18,7 @@ from locoder.changes.gitrepo import (
     git,
     names,
     pathspec_file,
+    printable,
     status,
 )
 
@@ -114,7 +115,7 @@ def is_locoder(text: str) -> bool:
     return any(line.startswith(f"{TRAILER}: ") for line in last.splitlines())
 
 
-def undo(repo: Repo) -> Commit:
+def undo(repo: Repo, scratch: Path) -> Commit:
     """Revert HEAD when it is locoder's commit and none of its files changed since: the branch goes back to
     its parent and those files with it; the user's other edits stay. Refused (``ChangeError``) otherwise."""
     sha = head(repo)
@@ -126,16 +127,23 @@ def undo(repo: Repo) -> Commit:
         raise ChangeError(f"the last commit {sha[:10]} \"{subject}\" is not locoder's; nothing undone (undo "
                           "reverts a commit locoder made only while it is the last one)")
     parents = git(repo, "rev-list", "--parents", "-n", "1", sha).decode().split()[1:]
-    if len(parents) != 1:
-        raise ChangeError(f"locoder's commit {sha[:10]} is the repository's first commit; nothing undone "
-                          "(git update-ref -d HEAD removes it)")
-    files = names(git(repo, "diff-tree", "-r", "-z", "--name-only", "--no-renames", parents[0], sha))
+    if len(parents) > 1:
+        raise ChangeError(f"locoder's commit {sha[:10]} is a merge; nothing undone")
+    files = names(git(repo, "diff-tree", "-r", "-z", "--name-only", "--no-renames", "--no-commit-id", "--root", *parents, sha))
     later = sorted(status(repo, files))
     if later:
-        shown = ", ".join(later[:5]) + (f" and {len(later) - 5} more" if len(later) > 5 else "")
+        shown = ", ".join(printable(n) for n in later[:5]) + (f" and {len(later) - 5} more" if len(later) > 5 else "")
         raise ChangeError(f"{shown} changed after locoder's commit {sha[:10]}; nothing undone (commit or "
                           "drop those edits first)")
-    git(repo, "reset", "-q", "--keep", parents[0])
+    if parents:
+        git(repo, "reset", "-q", "--keep", parents[0])
+    else:  # the repository's first commit: the branch goes, and the files the commit made
+        git(repo, "update-ref", "-d", "HEAD", sha)
+        spec = pathspec_file(files, scratch)
+        try:
+            git(repo, "rm", "-q", "-f", f"--pathspec-from-file={spec}", "--pathspec-file-nul")
+        finally:
+            spec.unlink(missing_ok=True)
     return Commit(sha, subject, files)
 
 

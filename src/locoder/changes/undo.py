@@ -28,7 +28,7 @@ def undo_last(workspace: Path, state: StatePaths) -> str:
         if dirty:
             raise ChangeError(f"the last task's changes were not committed ({_listed(dirty)}); nothing undone "
                               "(git diff shows them, git checkout -- FILE drops them)")
-    made = commits.undo(repo)
+    made = commits.undo(repo, state.tmp)
     for record in log:
         if record.get("commit") == made.sha:
             record["undone"] = True

@@ -178,7 +178,8 @@ class Settings:
     auto_commit: str = ""
     """At the end of each task in a git repository, commit the files the task changed (never files you had
     edited and not committed before it): ``on``, ``off``, or ``ask``; empty: on for ``locoder run``, ask in the
-    interactive session. Outside git a checkpoint is kept instead, whatever this says."""
+    interactive session (``ask`` where nobody can answer leaves the change uncommitted). Outside git a checkpoint
+    is kept instead, whatever this says."""
     git_writable: bool = False
     """Let model-run commands change ``.git`` (commit, branch, config, hooks). Off: ``.git`` is read-only to
     them under bubblewrap (Landlock cannot protect a folder inside the workspace). Widening."""
