@@ -46,7 +46,8 @@ def test_run_succeeds_and_writes_the_audit_log(tmp_path, repo, env):
     assert out.returncode == 0, out.stderr
     assert "created and ran hello.py" in out.stdout and (repo / "hello.py").exists()
     records = read_audit_log(repo / ".locoder" / "logs" / "agent_audit.jsonl")
-    assert [r["type"] for r in records] == ["session", "task", "step", "step", "step", "result", "summary"]
+    # In a git repository the task's change is committed when it ends (the "changes" record).
+    assert [r["type"] for r in records] == ["session", "task", "step", "step", "step", "result", "changes", "summary"]
     assert records[0]["settings"]["workspace"] == str(repo) and records[0]["tool_mode"] == "constrained"
     assert "hi" in records[3]["observations"][0]["output"]
 

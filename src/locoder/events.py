@@ -21,6 +21,7 @@ event                  record type    emitted by
 ``Warned``             warning        anything the user should know that does not stop the task
 ``Error``              error          a bug or a bad input that ended the task
 ``TaskFinished``       result         when a task ends (its ``RunResult``)
+``ChangesKept``        changes        after ``TaskFinished``: the task's change committed, checkpointed or not
 ``Progress``           progress       long first-run work, for a progress bar (transient)
 ``SummaryWritten``     summary        the CLI, once the session summary is written
 =====================  =============  ========================================================================
@@ -329,6 +330,21 @@ class TaskFinished(Event):
 
 
 @dataclass
+class ChangesKept(Event):
+    """What became of a task's change (``agent/changes.py``): committed, kept in a checkpoint, or left."""
+
+    type: ClassVar[str] = "changes"
+    kept_as: str
+    """``commit``, ``checkpoint`` (outside git) or ``uncommitted`` (turned off, or declined)."""
+    files: list[str]
+    """The task's files, relative to the workspace."""
+    commit: str = ""
+    subject: str = ""
+    left: list[str] = field(default_factory=list)
+    """Files the user had edited before the task and the task changed too: left uncommitted."""
+
+
+@dataclass
 class Progress(Event):
     type: ClassVar[str] = "progress"
     transient: ClassVar[bool] = True
@@ -347,6 +363,6 @@ class SummaryWritten(Event):
         return {"type": self.type, **self.summary}
 
 
-__all__ = ["ApprovalAnswered", "ApprovalAsked", "Attempt", "Error", "Event", "Localised", "ModelTurn", "Observation",
+__all__ = ["ApprovalAnswered", "ApprovalAsked", "Attempt", "ChangesKept", "Error", "Event", "Localised", "ModelTurn", "Observation",
            "Progress", "RunResult", "SessionStarted", "Step", "Suggested", "SummaryWritten", "TaskFinished",
            "TaskStarted", "Thinking", "ToolFinished", "ToolStarted", "Warned"]

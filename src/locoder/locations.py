@@ -117,6 +117,27 @@ class StatePaths:
     def tmp(self) -> Path:
         return self.root / "tmp"
 
+    @property
+    def changes(self) -> Path:
+        """What each task changed (``locoder diff``, ``locoder undo``): the record and, outside git, the
+        checkpoint copies."""
+        return self.root / "changes"
+
+    @property
+    def change_log(self) -> Path:
+        """The record of each task's change, newest last (JSON)."""
+        return self.changes / "log.json"
+
+    @property
+    def checkpoint_objects(self) -> Path:
+        """Outside git: the files' bytes before and after each task, by their SHA-256."""
+        return self.changes / "objects"
+
+    @property
+    def checkpoint_scan(self) -> Path:
+        """Outside git: the last scan of the workspace (path, size, time, inode, object)."""
+        return self.changes / "scan.json"
+
     def scratch(self, workspace: Path | None = None) -> Path:
         """Where a file that commands must read is put for a moment (``run_python``'s snippets): ``tmp`` in the
         state folder, or the workspace itself when the state lies outside it (commands see only the workspace)."""

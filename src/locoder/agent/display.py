@@ -11,6 +11,7 @@ from rich.status import Status
 
 from locoder.events import (
     ApprovalAnswered,
+    ChangesKept,
     Event,
     Localised,
     Progress,
@@ -92,8 +93,19 @@ class ConsoleView:
             self.console.print("[bold]likely places[/], best first:")
             for line in event.candidates:
                 self.console.print(f"  [dim]{escape(line)}[/]", soft_wrap=True)
+        elif isinstance(event, ChangesKept):
+            self._kept(event)
         elif isinstance(event, Warned):
             self.console.print(f"[yellow]warning: {escape(str(event.message))}[/]")
+
+    def _kept(self, event: ChangesKept) -> None:
+        from locoder.agent.changes import listed
+
+        files = listed(event.files, 6)
+        text = {"commit": f"committed {event.commit[:10]} {event.subject!r} ({files}); locoder undo reverts it",
+                "checkpoint": f"checkpoint kept of {files}; locoder undo restores them",
+                "uncommitted": f"not committed: {files}"}.get(event.kept_as, files)
+        self.console.print(f"[dim]{escape(text)}[/]", soft_wrap=True)
 
     @staticmethod
     def _call(event: Suggested) -> str:

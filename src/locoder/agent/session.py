@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from locoder import __version__
 from locoder.agent.advisor import ToolAdvisor
+from locoder.agent.changes import ChangeKeeper
 from locoder.agent.factory import (
     SMALL_MODEL_PARAMETERS,
     announced,
@@ -153,7 +154,8 @@ def _assemble(settings: Settings, resolved: Resolved, model, custom: str | None,
                                settings.max_tokens) if resume is not None else []
     saver = _saver(settings, resolved, state, audit.session_id, resume, lambda: agent[0].messages, emit)
     agent.append(Agent(model, gate, _loop_config(settings, resolved), prompt,
-                       sinks=[audit, summary, gate, saver, *recorder, *sinks],
+                       sinks=[audit, summary, gate, saver, *recorder, *sinks,
+                              _change_keeper(settings, approver, emit, audit)],
                        task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor,
                        history=history))
     # Scripted replies are written for the loop; the harnesses run with them only when asked for.
@@ -163,6 +165,14 @@ def _assemble(settings: Settings, resolved: Resolved, model, custom: str | None,
     session = Session(settings, resolved, state, sandbox, python, knowledge, audit, summary, router, saver)
     _announce(session, prompt, toolbox, advisor, resume)
     return session
+
+
+def _change_keeper(settings: Settings, approver: Approver | None, emit, audit: AuditLog) -> ChangeKeeper:
+    """Commits (or checkpoints) each task's change: ``auto_commit``, by default on for ``run`` and asked in
+    the interactive session."""
+    mode = settings.auto_commit or ("ask" if approver is not None else "on")
+    return ChangeKeeper(settings.workspace_path, settings.state_paths, mode, emit, audit.session_id,
+                        announced(approver, emit) if approver is not None else None)
 
 
 def _loop_config(settings: Settings, resolved: Resolved) -> AgentConfig:

@@ -202,9 +202,14 @@ class SessionSummary:
                                  "locoder ctx shows the rest).")
             except (OSError, ValueError):
                 pass
-        if files and self.base is not None:
+        if files and self.base is not None and self._uncommitted(files):
             steps.append("Review the changes (git diff) and commit them.")
         return steps[:3]
+
+    def _uncommitted(self, files: list[dict]) -> bool:
+        """Whether any of the changed files is still uncommitted (tasks' changes may have been committed)."""
+        listed = _git(self.workspace, "status", "--porcelain", "--", *[f":(top,literal){f['path']}" for f in files])
+        return listed is None or bool(listed.strip())
 
     def warnings(self) -> list[str]:
         """What the user should look at before running git again: repository configuration, attributes or

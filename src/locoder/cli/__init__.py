@@ -24,12 +24,13 @@ from locoder.cli import (  # noqa: F401 - they register their commands
     sessions,
     trust,
 )
+from locoder.cli import changes as _changes  # noqa: F401 - undo, diff
 from locoder.cli.options import PARENTS, S
 from locoder.cli.registry import COMMANDS, Command, Invocation, print_error
 from locoder.exceptions import LocoderError
 
 # The order of ``locoder --help``; every registered command is in it exactly once (tests/test_cli_layout.py).
-ORDER = ("run", "sessions", "resume", "doctor", "trust", "models", *search.SEARCH_COMMANDS, "memory", "rl", "plan", "ctx", "intel", "bench",
+ORDER = ("run", "sessions", "resume", "undo", "diff", "doctor", "trust", "models", *search.SEARCH_COMMANDS, "memory", "rl", "plan", "ctx", "intel", "bench",
          "serve")
 DEFAULT = "run"  # with no command: run_agent starts the interactive session (or --once, --remember)
 

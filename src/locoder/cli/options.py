@@ -66,6 +66,10 @@ def _agent_group(g) -> None:
     g.add_argument("--threads", type=int, default=S, help="CPU threads for the embedded model (default: all)")
     g.add_argument("--audit-log", default=S, metavar="PATH", help="audit log file (default: logs/agent_audit.jsonl in the state folder, .locoder by default)")
     g.add_argument("--models-dir", default=S, metavar="DIR", help="where model files are kept (default: ~/.cache/locoder/models)")
+    g.add_argument("--auto-commit", nargs="?", const="on", default=S, choices=[c for c in CHOICES["auto_commit"] if c],
+                   help="commit each task's changes in git (on, off, ask; default: on for run, ask in the session)")
+    g.add_argument("--no-auto-commit", dest="auto_commit", action="store_const", const="off", default=S,
+                   help="leave each task's changes uncommitted")
     g.add_argument("--verbose", "-v", action="store_true", default=S, help="show whole observations and raw replies")
 
 

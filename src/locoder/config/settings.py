@@ -175,6 +175,11 @@ class Settings:
     ``function`` (the whole function as a JSON string), ``search_replace`` or ``diff`` (both JSON)."""
     env_allow: str = ""
     """Comma-separated names of secret-looking environment variables that commands may see."""
+    auto_commit: str = ""
+    """At the end of each task in a git repository, commit the files the task changed (never files you had
+    edited and not committed before it): ``on``, ``off``, or ``ask``; empty: on for ``locoder run``, ask in the
+    interactive session (``ask`` where nobody can answer leaves the change uncommitted). Outside git a checkpoint
+    is kept instead, whatever this says."""
     git_writable: bool = False
     """Let model-run commands change ``.git`` (commit, branch, config, hooks). Off: ``.git`` is read-only to
     them under bubblewrap (Landlock cannot protect a folder inside the workspace). Widening."""
@@ -411,6 +416,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "approval": ("ask", "auto", "never", ""),
     "workflow": ("auto", "fix", "ask", "loop"),
     "repair_form": ("function", "fenced", "search_replace", "diff"),
+    "auto_commit": ("on", "off", "ask", ""),
 }
 """The values each enumerated setting may take, in the order the command line's help lists them; the
 command line's ``choices`` and the settings' validation both read this table ("" for approval: not set, the
@@ -418,6 +424,8 @@ mode decides)."""
 
 
 def _validate(s: Settings) -> None:
+    flag = {"true": "on", "yes": "on", "1": "on", "false": "off", "no": "off", "0": "off"}
+    s.auto_commit = flag.get(str(s.auto_commit).strip().lower(), str(s.auto_commit).strip().lower())
     for name, allowed in CHOICES.items():
         if getattr(s, name) not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(sorted(allowed))}, not {getattr(s, name)!r}")
