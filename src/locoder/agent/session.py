@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from locoder import __version__
 from locoder.agent.advisor import ToolAdvisor
+from locoder.agent.checks import AutoChecks, CheckConfig
 from locoder.agent.factory import (
     SMALL_MODEL_PARAMETERS,
     announced,
@@ -142,10 +143,11 @@ def _assemble(settings: Settings, resolved: Resolved, model, custom: str | None,
     summary = SessionSummary(workspace, state, audit.session_id)
     advisor = _advisor(settings, state, toolbox, audit.session_id, emit)
     recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
-    gate = FinishGate(toolbox, workspace)
+    gate = FinishGate(toolbox, workspace, _checks(settings, context, emit))
+    task_context = TaskContext(settings, knowledge, emit, known=notes)
     agent.append(Agent(model, gate, _loop_config(settings, resolved), prompt,
-                       sinks=[audit, summary, gate, *recorder, *sinks],
-                       task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor))
+                       sinks=[audit, summary, gate, *recorder, *sinks], advisor=advisor,
+                       task_context=lambda task: "\n\n".join(p for p in (gate.task_evidence(task), task_context(task)) if p)))
     # Scripted replies are written for the loop; the harnesses run with them only when asked for.
     workflow = "loop" if settings.workflow == "auto" and resolved.backend == "scripted" else settings.workflow
     router = TaskRouter(agent[0], workspace, state, python, workflow,
@@ -153,6 +155,13 @@ def _assemble(settings: Settings, resolved: Resolved, model, custom: str | None,
     session = Session(settings, resolved, state, sandbox, python, knowledge, audit, summary, router)
     _announce(session, prompt, toolbox, advisor)
     return session
+
+
+def _checks(settings: Settings, context: ToolContext, emit) -> AutoChecks | None:
+    if not settings.auto_checks:
+        return None
+    return AutoChecks(context, CheckConfig(test_command=settings.test_cmd, lint_command=settings.lint_cmd,
+                                           fix_attempts=settings.fix_attempts), emit)
 
 
 def _loop_config(settings: Settings, resolved: Resolved) -> AgentConfig:
