@@ -228,6 +228,8 @@ def test_linter_output_is_read_into_findings(tmp_path):
     flake8 = "./calc.py:1:1: F401 'os' imported but unused\ncalc.py:3:80: E501 line too long (90 > 79 characters)\n"
     assert [(f.path, f.rule, f.message, f.line) for f in parse_lint("flake8", flake8, tmp_path)] == [
         ("calc.py", "F401", "'os' imported but unused", 1), ("calc.py", "E501", "line too long (90 > 79 characters)", 3)]
+    concise = "calc.py:1:8: F401 [*] `os` imported but unused\nFound 1 error.\n[*] 1 fixable with `--fix`.\n"
+    assert [str(f) for f in parse_lint("custom", concise, tmp_path)] == ["calc.py:1: F401 `os` imported but unused"]
     clippy = "src/main.rs:2:9: warning[clippy::needless_return]: unneeded `return` statement\n"
     assert [(f.rule, f.message) for f in parse_lint("clippy", clippy, tmp_path)] == [
         ("clippy::needless_return", "unneeded `return` statement")]

@@ -29,7 +29,7 @@ FILES = "{files}"
 LOCATED = re.compile(r"^(?P<path>[^\s:][^:\n]*\.\w+):(?P<line>\d+):(?:\d+:)?\s*(?P<rest>.+)$", re.M)
 """``path:line[:col]: message``: flake8, clippy's short format, go vet, most linters' plain output."""
 COUNTS_LINE = re.compile(r"^[=\s]*\d+ (failed|passed|errors?)\b")
-RULE = re.compile(r"^(?:(?:warning|error)(?:\[(?P<bracket>[\w:-]+)\])?:\s*|(?P<code>[A-Z]+\d+)\s+)")
+RULE = re.compile(r"^(?:(?:warning|error)(?:\[(?P<bracket>[\w:-]+)\])?:\s*|(?P<code>[A-Z]+\d+)\s+(?:\[\*\]\s+)?)")
 
 
 @dataclass(frozen=True)
