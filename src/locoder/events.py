@@ -18,6 +18,8 @@ event                  record type    emitted by
 ``Step``               step           after each step: the model turn, the calls, what they returned
 ``Localised``          localised      the fix workflow: the functions it will try
 ``Attempt``            attempt        the fix workflow: one repair attempt and whether it stood
+``Checked``            checked        the project's checks ran (tests, lint): at a bug-fix task's start, before
+                                      the loop's first edit, after each edit (``agent/checks.py``)
 ``Warned``             warning        anything the user should know that does not stop the task
 ``Error``              error          a bug or a bad input that ended the task
 ``TaskFinished``       result         when a task ends (its ``RunResult``)
@@ -289,6 +291,28 @@ class Attempt(Event):
 
 
 @dataclass
+class Checked(Event):
+    """The project's checks ran: the tests and the linter (``agent/checks.py``)."""
+
+    type: ClassVar[str] = "checked"
+    phase: str
+    """``start`` (a bug-fix task, before its first step), ``before`` (the baseline, before the loop's first
+    edit of a file) or ``after`` (after an edit)."""
+    commands: list[str]
+    seconds: float
+    passed: int | None = None
+    """None (with ``failed``): no test ran, or the run printed no counts."""
+    failed: int | None = None
+    failing: list[str] = field(default_factory=list)
+    """The failing test ids the run named."""
+    lint_findings: int | None = None
+    """Findings of the lint run; None: no linter ran."""
+    new: list[str] = field(default_factory=list)
+    """``after``: what fails now that did not before any change (test ids, lint findings)."""
+    step: int | None = None
+
+
+@dataclass
 class Warned(Event):
     type: ClassVar[str] = "warning"
     message: str
@@ -363,6 +387,6 @@ class SummaryWritten(Event):
         return {"type": self.type, **self.summary}
 
 
-__all__ = ["ApprovalAnswered", "ApprovalAsked", "Attempt", "ChangesKept", "Error", "Event", "Localised", "ModelTurn", "Observation",
+__all__ = ["ApprovalAnswered", "ApprovalAsked", "Attempt", "ChangesKept", "Checked", "Error", "Event", "Localised", "ModelTurn", "Observation",
            "Progress", "RunResult", "SessionStarted", "Step", "Suggested", "SummaryWritten", "TaskFinished",
            "TaskStarted", "Thinking", "ToolFinished", "ToolStarted", "Warned"]

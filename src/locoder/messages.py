@@ -75,6 +75,50 @@ class FileChange:
         return self.before_hash != self.after_hash
 
 
+@dataclass(frozen=True)
+class LintFinding:
+    """One finding of a linter: where, which rule, what it says."""
+
+    path: str
+    """Relative to the workspace."""
+    rule: str
+    """The linter's code for it (``F401``, ``no-unused-vars``); empty when it prints none."""
+    message: str
+    line: int = 0
+
+    def key(self) -> tuple[str, str, str]:
+        """What makes two findings the same one before and after an edit: not the line, which moves."""
+        return self.path, self.rule, self.message
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.rule + ' ' if self.rule else ''}{self.message}"
+
+
+@dataclass(frozen=True)
+class LintRun:
+    """A linter run by the automatic checks."""
+
+    linter: str
+    """``ruff``, ``flake8``, ``eslint``, ``clippy``, ``go vet`` or ``custom`` (``--lint-cmd``)."""
+    command: str
+    exit_code: int | None
+    findings: tuple[LintFinding, ...] = ()
+    missing: bool = False
+    """The linter could not be started (not installed: exit 127); its findings count as none."""
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """The project's checks, run once: the tests and the linter (either may be absent), with the test run's
+    failures collapsed for the model (``logs.digest``)."""
+
+    tests: CommandRun | None
+    lint: LintRun | None
+    seconds: float
+    report: str = ""
+    """The test output's key events (failing tests, exceptions with their user frames), not the raw text."""
+
+
 ToolData = CommandRun | FileChange
 """The typed data a result may carry beside its text."""
 

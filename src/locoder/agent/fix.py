@@ -25,6 +25,7 @@ from locoder.agent.loop import Agent, RunResult
 from locoder.atomic import write_atomic
 from locoder.events import (
     Attempt,
+    Checked,
     Localised,
     ModelTurn,
     Observation,
@@ -365,7 +366,9 @@ class FixWorkflow:
         status, answer = "failed", ""
         self.stop = "no_repair"
         try:
+            began = time.monotonic()
             repro = self.reproduce(task)
+            self._checked(repro, time.monotonic() - began)
             candidates = self.localise(task, repro) if repro.targets else []
             if not repro.targets or not candidates:
                 self.handover = self._handover_text(repro, candidates)
@@ -405,8 +408,23 @@ class FixWorkflow:
         return "failed", (f"no repair made the failing tests pass after {self.config.attempts} attempt(s) "
                           f"(functions tried: {tried}); the files are as they were. Try --attempts 3 or more")
 
+    def _checked(self, repro: Reproduction, seconds: float) -> None:
+        """The reproduction's first test run is the checks at the start of the task (``agent/checks.py``): which
+        tests failed before anything was touched, as an event for the summary and the audit log."""
+        report = repro.report
+        if report is None:
+            return
+        self.agent.emit(Checked("start", [f"{self.python} -m {self.runner}"], round(seconds, 3),
+                                report.passed if report.collected else None,
+                                report.failed if report.collected else None, report.failing_ids))
+
     def _handover_text(self, repro: Reproduction, candidates: list[Candidate]) -> str:
         parts = []
+        report = repro.report
+        if report is not None and report.collected:
+            failing = f": {', '.join(report.failing_ids[:10])}" if report.failing_ids else ""
+            parts.append(f"Before any change, the tests ({self.python} -m {self.runner}): {report.passed} passed, "
+                         f"{report.failed} failed{failing}.")
         evidence = prompts.evidence_text(repro.evidence, self.workspace) if (repro.evidence.failures or
                                                                            repro.evidence.example) else ""
         if evidence:

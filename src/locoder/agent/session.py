@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from locoder import __version__
 from locoder.agent.advisor import ToolAdvisor
 from locoder.agent.changes import ChangeKeeper
+from locoder.agent.checks import AutoChecks, CheckConfig
 from locoder.agent.factory import (
     SMALL_MODEL_PARAMETERS,
     announced,
@@ -149,14 +150,15 @@ def _assemble(settings: Settings, resolved: Resolved, model, custom: str | None,
     summary = SessionSummary(workspace, state, audit.session_id)
     advisor = _advisor(settings, state, toolbox, audit.session_id, emit)
     recorder = [MemoryRecorder(knowledge, audit.session_id, emit)] if settings.memory else []
-    gate = FinishGate(toolbox, workspace)
+    gate = FinishGate(toolbox, workspace, _checks(settings, context, emit))
+    task_context = TaskContext(settings, knowledge, emit, known=notes)
     history = fit_conversation(Message("system", prompt), resume.messages, resolved.context_window -
                                settings.max_tokens) if resume is not None else []
     saver = _saver(settings, resolved, state, audit.session_id, resume, lambda: agent[0].messages, emit)
     agent.append(Agent(model, gate, _loop_config(settings, resolved), prompt,
                        sinks=[audit, summary, gate, saver, *recorder, *sinks,
-                              _change_keeper(settings, approver, emit, audit)],
-                       task_context=TaskContext(settings, knowledge, emit, known=notes), advisor=advisor,
+                              _change_keeper(settings, approver, emit, audit)], advisor=advisor,
+                       task_context=lambda task: "\n\n".join(p for p in (gate.task_evidence(task), task_context(task)) if p),
                        history=history))
     # Scripted replies are written for the loop; the harnesses run with them only when asked for.
     workflow = "loop" if settings.workflow == "auto" and resolved.backend == "scripted" else settings.workflow
@@ -173,6 +175,13 @@ def _change_keeper(settings: Settings, approver: Approver | None, emit, audit: A
     mode = settings.auto_commit or ("ask" if approver is not None else "on")
     return ChangeKeeper(settings.workspace_path, settings.state_paths, mode, emit, audit.session_id,
                         announced(approver, emit) if approver is not None else None)
+
+
+def _checks(settings: Settings, context: ToolContext, emit) -> AutoChecks | None:
+    if not settings.auto_checks:
+        return None
+    return AutoChecks(context, CheckConfig(test_command=settings.test_cmd, lint_command=settings.lint_cmd,
+                                           fix_attempts=settings.fix_attempts), emit)
 
 
 def _loop_config(settings: Settings, resolved: Resolved) -> AgentConfig:

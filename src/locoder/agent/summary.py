@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from locoder import gitsafe
-from locoder.events import Event, Step, TaskFinished, TaskStarted
+from locoder.events import Checked, Event, Step, TaskFinished, TaskStarted
 from locoder.index.files import NOISE_DIRS, under
 from locoder.locations import StatePaths
 from locoder.messages import CommandRun, FileChange, ToolResult
@@ -97,6 +97,9 @@ class SessionSummary:
         elif isinstance(event, Step):
             for result in event.results:
                 self._tool(result)
+        elif isinstance(event, Checked) and event.phase == "start" and self.tasks:
+            self.tasks[-1]["checks_at_start"] = {"passed": event.passed, "failed": event.failed,
+                                                 "failing": event.failing[:10]}
         elif isinstance(event, TaskFinished):
             result = event.result
             if self.tasks:
@@ -246,6 +249,9 @@ def render(data: dict) -> str:
     lines = ["session summary"]
     for i, t in enumerate(data["tasks"], 1):
         lines.append(f"  asked    {i}. {' '.join(t['task'].split())[:100]}  ({t['status']})")
+        start = t.get("checks_at_start")
+        if start and start["failed"]:
+            lines.append(f"           before any change {start['failed']} test(s) failed: {', '.join(start['failing'][:3])}")
     if not data["tasks"]:
         lines.append("  asked    nothing")
     files = data["files"]

@@ -81,6 +81,14 @@ def _workflow_group(w) -> None:
                    help="bug fixes: candidate repairs to try; the first that passes the tests is kept (default: 3)")
     w.add_argument("--repair-form", default=S, choices=list(CHOICES["repair_form"]),
                    help="bug fixes: how the model writes a repair (default: fenced)")
+    w.add_argument("--test-cmd", default=S, metavar="CMD",
+                   help="the command the automatic checks run the tests with (default: what run_tests finds)")
+    w.add_argument("--lint-cmd", default=S, metavar="CMD", help="the checks' linter; {files}: the changed files "
+                   "(default: ruff, flake8, eslint, cargo clippy or go vet, as the project shows)")
+    w.add_argument("--fix-attempts", type=int, default=S, metavar="N",
+                   help="rounds in a row of failing checks shown to the model per task (default: 3)")
+    w.add_argument("--no-auto-checks", dest="auto_checks", action="store_false", default=S,
+                   help="do not run the tests and linter by themselves after edits")
 
 
 def _knowledge_group(k) -> None:

@@ -173,6 +173,17 @@ class Settings:
     repair_form: str = "fenced"
     """Bug-fix harness: how the model writes a repair: ``fenced`` (the whole function in a code block),
     ``function`` (the whole function as a JSON string), ``search_replace`` or ``diff`` (both JSON)."""
+    auto_checks: bool = True
+    """After the loop's edits, run the project's checks (its tests and its linter) by themselves and show the
+    model what fails; also run the tests at the start of a bug-fix task. ``--no-auto-checks`` turns it off."""
+    test_cmd: str = ""
+    """The command that runs the project's tests for the checks; empty: the one ``run_tests`` finds.
+    Runs a command: taken from ``.locoder.toml`` only once it is trusted."""
+    lint_cmd: str = ""
+    """The linter for the checks; ``{files}`` in it stands for the changed files; empty: the one the project
+    shows (ruff, flake8, eslint, cargo clippy, go vet). Runs a command: from ``.locoder.toml`` only trusted."""
+    fix_attempts: int = 3
+    """Rounds in a row of failing checks shown to the model before they stop running after edits (per task)."""
     env_allow: str = ""
     """Comma-separated names of secret-looking environment variables that commands may see."""
     auto_commit: str = ""
@@ -431,7 +442,7 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{name} must be one of {', '.join(sorted(allowed))}, not {getattr(s, name)!r}")
     if s.context_window < 0:
         raise ConfigError("context_window must be 0 (automatic) or a number of tokens")
-    for name in ("max_steps", "max_actions_per_turn", "max_tokens", "format_retries", "attempts"):
+    for name in ("max_steps", "max_actions_per_turn", "max_tokens", "format_retries", "attempts", "fix_attempts"):
         if getattr(s, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     if s.repeat_limit < 2:

@@ -19,14 +19,16 @@ from typing import Any
 
 WIDENING = ("mode", "approval", "sandbox", "network", "allow_network", "env_allow", "allow", "mcp_servers",
             "unix_sockets", "disk_mb", "git_writable", "trust_remote_code", "cpu_seconds", "memory_mb",
-            "max_processes", "state_dir", "audit_log", "model", "ollama_url", "context7_url")
+            "max_processes", "state_dir", "audit_log", "model", "ollama_url", "context7_url", "test_cmd",
+            "lint_cmd")
 """Every setting that can widen what the agent or its commands may do, or where the code is sent; the only
 list of them (the trust check here and ``locoder trust`` read it)."""
 
 NARROWING_VALUES = {("mode", "read-only"), ("mode", "workspace-write"), ("approval", "ask"),
                     ("approval", "never"), ("approval", ""), ("network", False), ("allow_network", False),
                     ("git_writable", False), ("trust_remote_code", False), ("env_allow", ""), ("allow", ()),
-                    ("sandbox", "auto"), ("sandbox", "bubblewrap"), ("unix_sockets", False)}
+                    ("sandbox", "auto"), ("sandbox", "bubblewrap"), ("unix_sockets", False), ("test_cmd", ""),
+                    ("lint_cmd", "")}
 """Values of widening settings that widen nothing (the defaults, or stricter), so they apply untrusted."""
 
 
