@@ -158,7 +158,8 @@ class Ledger:
             return []
         lines = [f"- `{_short(command, 120)}`: {how}" + (f" (x{n})" if n > 1 else "")
                  for (command, how), n in runs.items()]
-        return ["Commands run:", *lines[-12:]]
+        more = [f"- ... and {len(lines) - 12} earlier ones"] if len(lines) > 12 else []
+        return ["Commands run:", *more, *lines[-12:]]
 
     @staticmethod
     def _last_failure(results: list[ToolResult]) -> list[str]:
