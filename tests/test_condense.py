@@ -40,7 +40,7 @@ def budget(config_window=WINDOW, max_tokens=MAX_TOKENS):
 
 def test_a_long_session_keeps_the_task_and_the_last_result_and_never_passes_the_window(repo, tmp_path):
     steps = 34
-    replies = [printing(i) for i in range(steps)] + [action("final_answer", answer=f"STEP-{steps - 1}")]
+    replies = [printing(i, 700) for i in range(steps)] + [action("final_answer", answer=f"STEP-{steps - 1}")]
     agent, model = make_agent(repo, tmp_path, replies, max_steps=40)
     result = agent.run(TASK)
     assert result.ok and result.steps == steps + 1
@@ -51,16 +51,16 @@ def test_a_long_session_keeps_the_task_and_the_last_result_and_never_passes_the_
         assert any(m.role == "user" and m.content.startswith(TASK) for m in messages), n
         assert counter.messages(messages) <= WINDOW - MAX_TOKENS, n
         if n:  # the result of the call before is the last thing the model reads, whole
-            assert f"STEP-{n - 1} " + "x" * 1500 in messages[-1].content, n
+            assert f"STEP-{n - 1} " + "x" * 700 in messages[-1].content, n
     # Without condensation the conversation would have grown far past the window.
-    assert counter.messages(agent.messages) < WINDOW and steps * 1500 / 3.2 > 7 * WINDOW
+    assert counter.messages(agent.messages) < WINDOW and steps * 700 / 3.2 > 3 * WINDOW
     records = [r for r in read_audit_log(tmp_path / "audit.jsonl") if r["type"] == "step"]
     condensed = [r["condensed"] for r in records if "condensed" in r]
-    assert len(condensed) >= 3  # condensed several times, each time down to well inside the budget
+    # Condensed several times, but not every turn: each one leaves room for the turns after it.
+    assert 3 <= len(condensed) <= steps // 2
     for c in condensed:
         assert c["tokens_before"] > c["budget"] >= c["tokens_after"] and c["messages"] > 0
         assert c["budget"] == budget() and c["counter"] == "estimate"
-        assert c["tokens_after"] <= 0.8 * c["budget"]
     assert all(r["compacted"] == 0 for r in records if "condensed" not in r)
 
 
