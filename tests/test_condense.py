@@ -176,22 +176,31 @@ def client(server, **kw):
 
 
 def test_count_tokens_asks_the_servers_tokenize(server):
-    server.answers = [(200, "application/json", json.dumps({"tokens": [11, 22, 33, 44]}).encode())]
+    server.tokenize = lambda text: len(text.split())
     model = client(server)
-    assert model.count_tokens("def add(a, b):") == 4
-    request = server.requests[0]
-    assert request["path"] == "/tokenize"  # llama.cpp serves it at the root, not under /v1
-    assert request["body"] == {"content": "def add(a, b):", "add_special": False}
+    assert model.count_tokens("def add(a, b):") == 3
+    assert server.tokenized == ["def add(a, b):"]  # at the root, /tokenize, as llama.cpp serves it (not /v1)
+
+
+def test_count_tokens_reads_the_tokens_and_rejects_another_shape(server):
+    server.model_list = None
+    server.answers = [(200, "application/json", json.dumps({"tokens": [11, 22, 33, 44]}).encode()),
+                      (200, "application/json", b'{"tokens": 4}')]
+    proxy = OpenAICompatModel(OpenAICompatConfig(base_url=server.url.removesuffix("/v1") + "/proxy/v1", model="m", timeout=5))
+    assert proxy.count_tokens("def add(a, b):") == 4
+    assert server.requests[0]["path"] == "/proxy/tokenize"
+    assert server.requests[0]["body"] == {"content": "def add(a, b):", "add_special": False}
+    with pytest.raises(BackendError, match="tokens"):
+        proxy.count_tokens("x")
 
 
 def test_a_server_without_tokenize_is_asked_once(server):
-    server.answers = [(404, "application/json", b'{"error": {"message": "File Not Found"}}')]
     model = client(server)
     with pytest.raises(BackendError):
         model.count_tokens("x")
     with pytest.raises(BackendError):
         model.count_tokens("y")
-    assert len(server.requests) == 1
+    assert server.tokenize_asked == 1 and not server.requests
     assert TokenCounter(model).text("z" * 64) == 21  # the estimate
 
 
