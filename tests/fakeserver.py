@@ -19,6 +19,13 @@ class FakeServer:
         """The answer to ``GET .../models`` (which clients send to learn the model's facts), served without
         taking from the queue or being recorded; None: such requests are answered from the queue too."""
         self.listings = 0
+        self.tokenize = None
+        """A function of a text to its token count: ``POST /tokenize`` (llama.cpp's, at the root) is answered
+        with that many tokens; each text is kept in ``tokenized``. None: it is answered 404, as a server
+        without it does (vLLM's differs, LM Studio and Ollama have none). Never from the queue, never in
+        ``requests``; ``tokenize_asked`` counts the requests."""
+        self.tokenized: list[str] = []
+        self.tokenize_asked = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,6 +38,13 @@ class FakeServer:
                     return self._send(200, "application/json", outer.model_list)
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path == "/tokenize":
+                    outer.tokenize_asked += 1
+                    if outer.tokenize is None:
+                        return self._send(404, "application/json", b'{"error": {"message": "File Not Found"}}')
+                    outer.tokenized.append(body["content"])
+                    tokens = list(range(outer.tokenize(body["content"])))
+                    return self._send(200, "application/json", json.dumps({"tokens": tokens}).encode())
                 outer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("authorization")})
                 status, kind, payload = outer.answers.pop(0)
                 if outer.delay is not None:

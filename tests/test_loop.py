@@ -5,7 +5,7 @@ import pytest
 
 from conftest import action
 from locoder.agent.loop import Agent, AgentConfig
-from locoder.agent.window import compact, estimate_tokens, summarise
+from locoder.agent.window import summarise
 from locoder.audit import AuditLog, read_audit_log
 from locoder.exceptions import FormatError
 from locoder.messages import Message
@@ -191,14 +191,8 @@ def test_step_can_be_driven_without_run(repo):
     assert agent.steps == 2 and "calc.py" in agent.messages[-1].content
 
 
-def test_summarise_and_compact():
+def test_summarise_keeps_head_and_tail():
     assert summarise("short", 100) == "short"
     text = "a" * 500 + "b" * 500
     cut = summarise(text, 300)
     assert cut.startswith("a" * 200) and cut.endswith("b" * 100)
-    messages = [Message("system", "s"), Message("user", "task")] + [Message("tool", "x" * 3000) for _ in range(10)]
-    before = estimate_tokens(messages)
-    assert compact(messages, before + 1) == 0
-    shortened = compact(messages, 4000)
-    assert shortened > 0 and estimate_tokens(messages) <= 4000
-    assert messages[1].content == "task" and messages[-1].content == "x" * 3000

@@ -89,3 +89,19 @@ def test_prompt_longer_than_the_context_is_refused(tiny_model):
                                                  context_window=64))
     with pytest.raises(BackendError, match="fills the context window"):
         model.query([Message("user", "Read the file calc.py and tell me what it does. " * 20)])
+
+
+def test_count_tokens_is_the_models_tokenizer_and_counts_what_the_template_sends(tiny_model):
+    from locoder.agent.window import estimate
+
+    model = TransformersModel(TransformersConfig(model=tiny_model, device_map="cpu", torch_dtype="float32",
+                                                 max_new_tokens=1, temperature=0, context_window=1024))
+    text = "def add(a, b):\n    return a + b"
+    assert model.count_tokens(text) == len(model.tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert model.count_tokens(text) != estimate(text)  # the tokenizer trained on this line, not a guess
+    messages = [Message("system", "You are a coding agent."),
+                Message("user", "Read the file calc.py and tell me what it does."), Message("tool", text)]
+    real = model.query(messages).usage.prompt_tokens
+    template = model.query([Message(m.role, "") for m in messages]).usage.prompt_tokens
+    # What the loop counts per message is what the prompt holds beside the template's own tokens.
+    assert sum(model.count_tokens(m.content) for m in messages) == real - template

@@ -45,7 +45,8 @@ class RunResult:
     usage: Usage
     seconds: float
     stop: str = ""
-    """Why it ended: answer, max_steps, repeated, unparseable, no_repair, cancelled, error..."""
+    """Why it ended: answer, max_steps, repeated, doom_loop (the same failure again and again, or an edit undone
+    and redone), context (the task alone does not fit the window), unparseable, no_repair, cancelled, error..."""
 
     @property
     def ok(self) -> bool:
@@ -232,7 +233,10 @@ class Step(Event):
     """The workflow's phase (reproduce, repair, validate, retrieve, answer); empty in the loop."""
     harness: bool = False
     compacted: int | None = None
-    """How many older messages were shortened to fit the context window before the request."""
+    """How many older messages were condensed or shortened to fit the context window before the request."""
+    condensed: dict[str, Any] | None = None
+    """When they were (``window.Fitted.as_dict()``): messages condensed into one, messages cut, tokens
+    before and after, the budget, and whether the counts came from the model's tokenizer or an estimate."""
     suggestion: dict[str, Any] | None = None
     turn: ModelTurn | None = None
     format_error: str | None = None
@@ -247,7 +251,7 @@ class Step(Event):
         out: dict[str, Any] = {"type": self.type, "step": self.step}
         if self.harness:
             out.update(phase=self.phase, harness=True)
-        for name in ("compacted", "suggestion"):
+        for name in ("compacted", "condensed", "suggestion"):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         if self.turn is not None:

@@ -29,8 +29,8 @@ class Submitted(StepInterrupt):
 
 
 class TaskFailed(StepInterrupt):
-    """The task ends unsuccessfully; ``stop`` names why (``repeated``, ``unparseable``, ``max_steps``...), so
-    the summary can say what to do next."""
+    """The task ends unsuccessfully; ``stop`` names why (``repeated``, ``doom_loop``, ``unparseable``,
+    ``max_steps``...), so the summary can say what to do next."""
 
     def __init__(self, *messages: Message, reason: str = "", stop: str = "failed") -> None:
         super().__init__(*messages, reason=reason)

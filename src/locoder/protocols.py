@@ -13,7 +13,11 @@ from locoder.messages import Message, ModelResponse
 class Model(Protocol):
     """A chat model. ``schema`` asks for output constrained to that JSON schema when the
     backend supports it; ``tools`` offers native function calling; ``temperature`` overrides the
-    configured sampling temperature for this request (the repair harness samples several candidates)."""
+    configured sampling temperature for this request (the repair harness samples several candidates).
+
+    A model may also have ``count_tokens(text) -> int``, its own tokenizer's count (llama.cpp's ``/tokenize``,
+    a transformers tokenizer), raising ``BackendError`` when it cannot; it is optional (the loop asks with
+    ``getattr``), and without it the loop estimates (agent/window.py)."""
 
     name: str
 

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from locoder.agent.window import compact, summarise
+from locoder.agent.condense import Ledger
+from locoder.agent.doom import DoomGuard
+from locoder.agent.window import TokenCounter, Window, margin, summarise, tool_text
 from locoder.events import (
     Error,
     Event,
@@ -44,6 +46,11 @@ class AgentConfig:
     tool_syntax: str = "json"  # the model family's own text format for tool calls (models/profiles.py)
     context_window: int = 8192
     max_tokens: int = 1024
+    condense: bool = True
+    """Condense older turns when the conversation nears the window (off: sent whole, for comparison)."""
+    doom_limit: int = 4
+    """The same command failing the same way this many times in a task ends it (an edit undone and redone:
+    one time fewer; agent/doom.py)."""
 
 
 class Agent:
@@ -63,11 +70,16 @@ class Agent:
         self.schemas = [t.openai_schema() for t in toolbox.tools.values()]
         self.param_names = {t.name: list(t.parameters["properties"]) for t in toolbox.tools.values()}
         self.usage = Usage()
+        budget = config.context_window - config.max_tokens - margin(config.context_window)
+        self.window = Window(TokenCounter(model), max(64, budget), Ledger(toolbox.tools), condense=config.condense,
+                             fixed=tool_text(self.schemas) if config.tool_mode == "native" else "")
+        """Keeps each request inside the context window, condensing older turns (agent/window.py)."""
         self._reset_task_state()
 
     def _reset_task_state(self) -> None:
         self.steps, self._format_failures, self._last_key, self._repeats = 0, 0, "", 0
         self._seen: dict[tuple[str, int], int] = {}
+        self.doom = DoomGuard(self.config.doom_limit)
 
     def emit(self, event: Event) -> None:
         """Every sink gets the event, even when one before it fails; the first failure is raised after."""
@@ -85,6 +97,7 @@ class Agent:
         task over) comes with it; ``announce=False`` when that workflow already emitted the task event."""
         extra = "\n\n".join(p for p in (evidence, self.task_context(task) if self.task_context else "") if p)
         self.messages.append(Message("user", f"{task}\n\n{extra}" if extra else task))
+        self.window.begin(task)
         if announce:
             self.emit(TaskStarted(task, context_chars=len(extra)))
         self._reset_task_state()
@@ -133,10 +146,10 @@ class Agent:
         try:
             self.execute(self.parse(self.query(step), step), step)
         finally:
+            self.window.record(step, self.messages)
             self.emit(step)
 
     def query(self, step: Step) -> ModelResponse:
-        step.compacted = compact(self.messages, self.config.context_window - self.config.max_tokens)
         mode, n = self.config.tool_mode, self.config.max_actions_per_turn
         advice = self.advisor.advise() if self.advisor is not None else None
         if advice is not None:
@@ -145,6 +158,9 @@ class Agent:
             if advice.hint:
                 last = self.messages[-1]
                 self.messages[-1] = Message(last.role, f"{last.content}\n\n{advice.hint_text()}")
+        fitted = self.window.fit(self.messages)
+        step.compacted = fitted.messages + fitted.shortened if fitted else 0
+        step.condensed = fitted.as_dict() if fitted else None
         schema = action_schema(self.schemas, n) if mode == "constrained" else None
         self.emit(Thinking(self.steps))
         response = self.model.query(self.messages, schema=schema, tools=self.schemas if mode == "native" else None)
@@ -181,7 +197,8 @@ class Agent:
             self.emit(ToolStarted(self.steps, call))
             result = self.toolbox.execute(call)
             self.emit(ToolFinished(self.steps, result))
-            note = note or self._circling_note(result)
+            doom = self.doom.check(result)
+            note = note or self._circling_note(result) or doom
             tool = self.toolbox.tools.get(call.name)
             whole = tool is not None and tool.whole and result.ok
             text = result.output if whole else summarise(result.output, self.config.observation_summary_chars)

@@ -189,7 +189,8 @@ def _loop_config(settings: Settings, resolved: Resolved) -> AgentConfig:
                        observation_summary_chars=settings.observation_summary_chars,
                        format_retries=settings.format_retries, repeat_limit=settings.repeat_limit,
                        tool_mode=resolved.tool_mode, tool_syntax=resolved.profile.tool_syntax,
-                       context_window=resolved.context_window, max_tokens=settings.max_tokens)
+                       context_window=resolved.context_window, max_tokens=settings.max_tokens,
+                       doom_limit=settings.doom_limit)
 
 
 def _saver(settings: Settings, resolved: Resolved, state: StatePaths, session_id: str,

@@ -48,6 +48,9 @@ class TestRun:
 ADVICE = {
     "max_steps": "Retry with a higher --max-steps, or split the task into smaller ones.",
     "repeated": "The model repeated itself: name the file or function to change, or try --workflow fix or ask.",
+    "doom_loop": "The model kept failing the same way (a command failing again and again, or an edit undone and "
+                 "redone): say what causes the failure or which function to change, or try --workflow fix.",
+    "context": "The task and instructions do not fit the context window: raise --context-window, or shorten them.",
     "unparseable": "The model's replies could not be used: try --tool-mode constrained, or a larger model.",
     "no_repair": "No repair passed the tests: retry with --attempts 3 (other functions, more samples), or "
                  "point to the function in the task.",

@@ -55,6 +55,9 @@ class Settings:
     """Consecutive unparseable outputs tolerated before the task fails."""
     repeat_limit: int = 3
     """The same call this many times in a row stops the task."""
+    doom_limit: int = 4
+    """The same command failing the same way this many times in a task stops it (``doom_loop``), edits in
+    between or not; a file set back to earlier content (an edit undone and redone) one time fewer."""
     command_timeout: float = 120.0
     """Seconds a command may run before its whole process group is killed."""
     command_output_chars: int = 20000
@@ -447,6 +450,8 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{name} must be at least 1")
     if s.repeat_limit < 2:
         raise ConfigError("repeat_limit must be at least 2")
+    if s.doom_limit < 3:
+        raise ConfigError("doom_limit must be at least 3")
     if not 0.0 <= s.rl_epsilon <= 1.0:
         raise ConfigError("rl_epsilon must be between 0 and 1")
     s.cooldowns()

@@ -105,6 +105,10 @@ class EmbeddedModel:
     ) -> ModelResponse:
         return self.client.query(messages, schema=schema, tools=tools, temperature=temperature)
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the model's tokenizer (the server's ``/tokenize``)."""
+        return self.client.count_tokens(text)
+
     def close(self) -> None:
         self.client.close()
         self.server.close()

@@ -58,6 +58,8 @@ class OpenAICompatModel:
         timeout = httpx.Timeout(config.timeout, connect=config.connect_timeout)
         self._http = httpx.Client(headers=headers, timeout=timeout, trust_env=False)
         self.name = config.model
+        self._tokenize: bool | None = None
+        """Whether the server has llama.cpp's ``/tokenize``; None: not asked yet."""
 
     def close(self) -> None:
         self._http.close()
@@ -110,6 +112,27 @@ class OpenAICompatModel:
         if self.config.thinking is not None:
             body["chat_template_kwargs"] = {"enable_thinking": self.config.thinking}
         return with_retries(lambda: self._stream(body), self.config.retries)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the server's own tokenizer (llama.cpp's ``POST /tokenize``, at the server's
+        root). A server without it raises ``BackendError`` and is not asked again."""
+        if self._tokenize is False:
+            raise BackendError(f"{self.base_url} has no /tokenize")
+        url = self.base_url.removesuffix("/v1") + "/tokenize"
+        try:
+            response = self._http.post(url, json={"content": text, "add_special": False}, timeout=10.0)
+        except httpx.HTTPError as exc:
+            raise connection_error(url, exc) from None
+        if response.status_code >= 400:
+            if response.status_code in (400, 404, 405, 501):
+                self._tokenize = False
+            raise status_error(url, response.status_code, response.text)
+        tokens = decode_json(url, response.text, response.headers.get("content-type", "")).get("tokens")
+        if not isinstance(tokens, list):
+            self._tokenize = False
+            raise shape_error(url, "tokens", tokens)
+        self._tokenize = True
+        return len(tokens)
 
     # --- wire ---
 

@@ -102,6 +102,10 @@ class TransformersModel:
     def close(self) -> None:
         self.model = None
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the model's own tokenizer (no special tokens: the template adds those)."""
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
     def _prompt(self, messages: Sequence[Message], tools: list[dict[str, Any]] | None) -> str:
         extra = {"enable_thinking": self.config.thinking} if self.config.thinking is not None else {}
         return str(self.tokenizer.apply_chat_template(

@@ -27,6 +27,9 @@ class FoldSystemPrompt:
     def __init__(self, inner: Model) -> None:
         self.inner = inner
         self.name = inner.name
+        count = getattr(inner, "count_tokens", None)
+        if count is not None:
+            self.count_tokens = count
 
     def query(self, messages: Sequence[Message], *, schema: dict[str, Any] | None = None,
               tools: list[dict[str, Any]] | None = None, temperature: float | None = None) -> ModelResponse:
