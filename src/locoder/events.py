@@ -83,6 +83,13 @@ class SessionStarted(Event):
     system_prompt: str
     sandbox: dict[str, Any]
     policy: dict[str, Any]
+    session: str = ""
+    """The audit log's session id (the JSON stream's ``thread_id``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        record = super().to_dict()
+        del record["session"]  # the audit log writes it at the head of every record
+        return record
 
 
 @dataclass
@@ -131,6 +138,10 @@ class ToolStarted(Event):
     transient: ClassVar[bool] = True
     step: int
     call: ToolCall
+    tool: Any = None
+    """The ``Tool`` called (``locoder.tools.base.Tool``: its effects, its subject); None: no such tool."""
+    reasoning: str = ""
+    """What the model said before the call (``Step.reasoning``), for sinks that show it before the call runs."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "step": self.step, "transient": True, "tool": self.call.name,
@@ -253,6 +264,13 @@ class Step(Event):
         if self.temperature is not None:
             out["temperature"] = self.temperature
         return out
+
+    @property
+    def reasoning(self) -> str:
+        """What the model said before its calls: its thinking (the server's reasoning, or ``<think>``) and the
+        thought of its reply."""
+        parts = (self.turn.reasoning if self.turn is not None else "", self.thought or "")
+        return "\n\n".join(p for p in parts if p)
 
     @property
     def results(self) -> list[ToolResult]:

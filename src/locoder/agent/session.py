@@ -182,7 +182,7 @@ def _announce(session: Session, prompt: str, toolbox: GuardedToolBox, advisor) -
         server_facts={"parameters": facts.parameters, "context": facts.context} if facts else None,
         profile=resolved.profile.family, backend=resolved.backend, tools=toolbox.names(), settings=settings.dump(),
         system_prompt=prompt, sandbox=session.sandbox.describe(),
-        policy={"mode": settings.mode, "approval": toolbox.policy.approval}))
+        policy={"mode": settings.mode, "approval": toolbox.policy.approval}, session=session.audit.session_id))
     if advisor is not None and advisor.warning:
         agent.emit(Warned(advisor.warning))
     if settings.untrusted:
