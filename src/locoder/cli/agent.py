@@ -52,13 +52,13 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 def run_agent(args: argparse.Namespace, call: Invocation) -> int:
     """One task (``run``, ``--once``), a note (``--remember``), or without either the interactive session."""
     console = call.console
-    settings = call.settings(args)
     if hasattr(args, "remember"):
-        return _remember(args.remember, settings, console)
+        return _remember(args.remember, call.settings(args), console)
     task = getattr(args, "task", None) or getattr(args, "once", None)
     if task is not None:
-        with headless.output(args, console) as out:
-            return _run_task(args, settings, task, out)
+        with headless.output(args, console) as out:  # bad settings are reported in the JSON stream too
+            return _run_task(args, call.settings(args), task, out)
+    settings = call.settings(args)
     session = _build(args, settings, console, interactive=True)
     try:
         from locoder.agent.interactive import run_repl

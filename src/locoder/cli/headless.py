@@ -66,12 +66,12 @@ def output(args: argparse.Namespace, console) -> Iterator[Output]:
     """The run's ``Output``. With ``--json`` the stream has the process's stdout to itself: file descriptor 1
     points at stderr meanwhile, so nothing else (a library, a child process, a stray print) writes into it;
     an error that ends the run is written to the stream as an ``error`` line too."""
-    quiet, last = bool(getattr(args, "quiet", False)), last_message_path(getattr(args, "output_last_message", None))
     from rich.console import Console
 
+    quiet, last_message = bool(getattr(args, "quiet", False)), getattr(args, "output_last_message", None)
     if not getattr(args, "json", False):
-        yield Output(Console(stderr=True) if quiet else console, console, view=not quiet, last_message=last,
-                     quiet=quiet)
+        yield Output(Console(stderr=True) if quiet else console, console, view=not quiet,
+                     last_message=last_message_path(last_message), quiet=quiet)
         return
     from locoder.agent.jsonstream import JsonStream
 
@@ -81,8 +81,8 @@ def output(args: argparse.Namespace, console) -> Iterator[Output]:
     os.dup2(2, 1)
     stream = JsonStream(stream_file)
     try:
-        yield Output(Console(stderr=True), None, view=not quiet, json=stream, last_message=last, quiet=quiet,
-                     sinks=[stream])
+        yield Output(Console(stderr=True), None, view=not quiet, json=stream, quiet=quiet, sinks=[stream],
+                     last_message=last_message_path(last_message))
     except LocoderError as exc:
         stream.error(str(exc))
         raise
