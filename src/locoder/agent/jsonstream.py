@@ -1,7 +1,7 @@
 """The headless JSON stream of ``locoder run --json``: an event sink that writes one JSON object per line, in
 the shape of ``codex exec --json`` (``thread.started``, ``turn.started``, ``item.started`` / ``item.completed``,
 ``turn.completed`` or ``turn.failed``). The schema is ``jsonstream.schema.json`` beside this file; the README's
-"Headless runs" section has the table.
+"Headless and scriptable" section has the tables.
 
 Every ``item.started`` is followed by an ``item.completed`` with the same ``id`` and ``type``. Items that come
 before a task starts (warnings of the session's start) are held and written after its ``turn.started``.
