@@ -89,9 +89,12 @@ class SessionStarted(Event):
     policy: dict[str, Any]
     resumed: dict[str, Any] | None = None
     """A resumed session: the saved session's id, its tasks and the messages restored; None: a new session."""
+    session: str = ""
+    """The audit log's session id (the JSON stream's ``thread_id``)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
+        del out["session"]  # the audit log writes it at the head of every record
         if self.resumed is None:
             del out["resumed"]  # a new session's record is as it always was
         return out
@@ -143,6 +146,10 @@ class ToolStarted(Event):
     transient: ClassVar[bool] = True
     step: int
     call: ToolCall
+    tool: Any = None
+    """The ``Tool`` called (``locoder.tools.base.Tool``: its effects, its subject); None: no such tool."""
+    reasoning: str = ""
+    """What the model said before the call (``Step.reasoning``), for sinks that show it before the call runs."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, "step": self.step, "transient": True, "tool": self.call.name,
@@ -268,6 +275,13 @@ class Step(Event):
         if self.temperature is not None:
             out["temperature"] = self.temperature
         return out
+
+    @property
+    def reasoning(self) -> str:
+        """What the model said before its calls: its thinking (the server's reasoning, or ``<think>``) and the
+        thought of its reply."""
+        parts = (self.turn.reasoning if self.turn is not None else "", self.thought or "")
+        return "\n\n".join(p for p in parts if p)
 
     @property
     def results(self) -> list[ToolResult]:

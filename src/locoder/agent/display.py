@@ -142,7 +142,10 @@ class ConsoleView:
         usage = result.usage
         footer = (f"{result.steps} steps, {result.seconds:.1f}s, "
                   f"{usage.prompt_tokens} prompt + {usage.completion_tokens} generated tokens")
-        if result.status == "submitted":
+        if result.status == "submitted" and not self.console.is_terminal:
+            # Piped or redirected: plain lines, no box around the answer.
+            self.console.print(f"answer:\n{result.answer}\n({footer})", markup=False, highlight=False, soft_wrap=True)
+        elif result.status == "submitted":
             self.console.print(Panel(escape(result.answer), title="answer", subtitle=footer, border_style="green"))
         else:
             self.console.print(f"[bold red]{result.status}:[/] {escape(result.answer)}  [dim]({footer})[/]")

@@ -194,7 +194,7 @@ class Agent:
         observations, step.observations = [], []
         for call in calls[:limit]:
             note = self._repeat_note(call)
-            self.emit(ToolStarted(self.steps, call))
+            self.emit(ToolStarted(self.steps, call, self.toolbox.tools.get(call.name), step.reasoning))
             result = self.toolbox.execute(call)
             self.emit(ToolFinished(self.steps, result))
             doom = self.doom.check(result)

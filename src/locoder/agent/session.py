@@ -226,7 +226,8 @@ def _announce(session: Session, prompt: str, toolbox: GuardedToolBox, advisor, r
         system_prompt=prompt, sandbox=session.sandbox.describe(),
         policy={"mode": settings.mode, "approval": toolbox.policy.approval},
         resumed={"session": resume.id, "tasks": len(resume.tasks), "messages": len(agent.messages) - 1}
-        if resume is not None else None))
+        if resume is not None else None,
+        session=session.audit.session_id))
     if advisor is not None and advisor.warning:
         agent.emit(Warned(advisor.warning))
     if settings.untrusted:

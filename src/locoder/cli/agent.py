@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from locoder.cli import headless
 from locoder.cli.options import S, progress
 from locoder.cli.registry import Invocation, command
 from locoder.exceptions import LocoderError
@@ -26,7 +27,8 @@ def _remember(note: str, settings, console) -> int:
     return 0
 
 
-def _build(args: argparse.Namespace, settings, console, interactive: bool, resume=None):
+def _build(args: argparse.Namespace, settings, console, interactive: bool, out: headless.Output | None = None,
+           resume=None):
     from locoder.agent.display import ConsoleView
     from locoder.agent.session import open_session
 
@@ -36,9 +38,10 @@ def _build(args: argparse.Namespace, settings, console, interactive: bool, resum
 
         approver = console_approver(console)
     update, stop = progress(console)
+    view = [ConsoleView(console, verbose=getattr(args, "verbose", False))] if out is None or out.view else []
     try:
-        return open_session(settings, sinks=[ConsoleView(console, verbose=getattr(args, "verbose", False))],
-                            progress=update, approver=approver, resume=resume)
+        return open_session(settings, sinks=[*(out.sinks if out else []), *view], progress=update, approver=approver,
+                            resume=resume)
     finally:
         stop()
 
@@ -65,29 +68,44 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
                        help="go on with the last saved session's conversation (saved to it again)")
     again.add_argument("--resume", dest="resume", metavar="ID", default=S,
                        help="go on with the saved session ID (or a prefix only it has; locoder sessions lists them)")
+    headless.add_arguments(p)
 
 
 @command("run", "run one task to completion; exit 1 if it failed", parents=("agent",), arguments=_run_arguments)
 def run_agent(args: argparse.Namespace, call: Invocation) -> int:
     """One task (``run``, ``--once``), a note (``--remember``), or without either the interactive session."""
     console = call.console
-    settings = call.settings(args)
     if hasattr(args, "remember"):
-        return _remember(args.remember, settings, console)
+        return _remember(args.remember, call.settings(args), console)
     task = getattr(args, "task", None) or getattr(args, "once", None)
-    session = _build(args, settings, console, interactive=task is None, resume=_saved(args, settings, console))
+    if task is not None:
+        with headless.output(args, console) as out:  # bad settings are reported in the JSON stream too
+            settings = call.settings(args)
+            return _run_task(args, settings, task, out)
+    settings = call.settings(args)
+    session = _build(args, settings, console, interactive=True, resume=_saved(args, settings, console))
     try:
-        if task is None:
-            from locoder.agent.interactive import run_repl
-            from locoder.cli.slash import slash_commands
+        from locoder.agent.interactive import run_repl
+        from locoder.cli.slash import slash_commands
 
-            commands = slash_commands(Invocation(console, session=settings, model=session.model))
-            return run_repl(session, console, commands)
-        result = session.router.run(task)
-        return {"submitted": 0, "cancelled": 130}.get(result.status, 1)
+        commands = slash_commands(Invocation(console, session=settings, model=session.model))
+        return run_repl(session, console, commands)
     finally:
         session.model.close()
         _session_summary(session, console)
+
+
+def _run_task(args: argparse.Namespace, settings, task: str, out: headless.Output) -> int:
+    """One task, reported as ``--json``, ``--quiet`` and ``--output-last-message`` ask."""
+    session = _build(args, settings, out.console, interactive=False, out=out,
+                     resume=_saved(args, settings, out.console))
+    try:
+        result = session.router.run(task)
+        headless.finish(out, result)
+        return {"submitted": 0, "cancelled": 130}.get(result.status, 1)
+    finally:
+        session.model.close()
+        _session_summary(session, out.console if out.summary else None)
 
 
 def _session_summary(session, console) -> None:
@@ -97,4 +115,5 @@ def _session_summary(session, console) -> None:
 
     summary = session.summary.finish()
     session.agent.emit(SummaryWritten(summary))
-    console.print(render(summary), highlight=False, markup=False, soft_wrap=True)
+    if console is not None:
+        console.print(render(summary), highlight=False, markup=False, soft_wrap=True)

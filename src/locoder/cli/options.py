@@ -175,4 +175,8 @@ def progress(console) -> tuple[Callable[[str, int, int], None], Callable[[], Non
             tasks[label] = bar.add_task(label, total=total)
         bar.update(tasks[label], completed=done)
 
-    return update, bar.stop
+    def stop() -> None:
+        if tasks:  # a bar never started prints an empty line where the output is not a terminal
+            bar.stop()
+
+    return update, stop
