@@ -183,3 +183,18 @@ def test_the_state_folder_stays_out_of_git_status(tmp_path, env):
     status = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=all"],
                             capture_output=True, text=True, check=True)
     assert status.stdout == ""
+
+
+def test_workspace_before_or_after_the_command_means_the_same(tmp_path, env):
+    """``locoder -w DIR grep X`` searches DIR, as ``locoder grep -w DIR X`` does, not the current folder."""
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "marker.py").write_text("NEEDLE_IN_PROJECT = 1\n")
+    (elsewhere / "other.py").write_text("nothing = 0\n")
+    before = locoder("-w", str(project), "grep", "NEEDLE_IN_PROJECT", cwd=elsewhere, env=env)
+    after = locoder("grep", "-w", str(project), "NEEDLE_IN_PROJECT", cwd=elsewhere, env=env)
+    here = locoder("grep", "NEEDLE_IN_PROJECT", cwd=elsewhere, env=env)
+    assert before.returncode == 0 and "marker.py" in before.stdout, before.stdout + before.stderr
+    assert before.stdout == after.stdout
+    assert "marker.py" not in here.stdout

@@ -100,6 +100,14 @@ def test_the_readme_first_command_fixes_the_example(tmp_path):
     tests = subprocess.run([sys.executable, "-m", "unittest", "-q"], cwd=repo, capture_output=True, text=True)
     assert tests.returncode == 0, tests.stderr
     assert "wordstats.py +1 -1" in out.stdout
+    # The fix is committed as locoder's, and undo puts the bug back (the README says both).
+    log = subprocess.run(["git", "log", "-1", "--format=%B", "--name-only"], cwd=repo, capture_output=True, text=True)
+    assert "Locoder-Task:" in log.stdout and "wordstats.py" in log.stdout, log.stdout
+    undo = subprocess.run([sys.executable, "-m", "locoder", "-w", str(repo), "undo"], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert undo.returncode == 0, undo.stdout + undo.stderr
+    again = subprocess.run([sys.executable, "-m", "unittest", "-q"], cwd=repo, capture_output=True, text=True)
+    assert again.returncode != 0, "undo should have put the bug back"
 
 
 

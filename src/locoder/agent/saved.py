@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from locoder.agent.window import compact, estimate_tokens
+from locoder.agent.window import TokenCounter
 from locoder.events import Event, Step, TaskFinished, TaskStarted
 from locoder.exceptions import ConfigError, LocoderError
 from locoder.locations import StatePaths
@@ -193,14 +193,13 @@ def find_session(state: StatePaths, ident: str = "") -> SavedSession:
 
 # -- restoring ---------------------------------------------------------------------------------------------------
 def fit_conversation(system: Message, messages: list[Message], budget_tokens: int) -> list[Message]:
-    """The restored conversation, made to fit ``budget_tokens`` with the system prompt: the loop's compaction
-    first (older turns shortened), then, when that is not enough, the oldest turns after the first task left
-    out, with a note saying so on that task."""
+    """The restored conversation, made to fit ``budget_tokens`` with the system prompt by estimate: the oldest
+    turns after the first task are left out, with a note saying so on that task. (Before each request the
+    loop's window fits it exactly, counting with the model's tokenizer.)"""
     restored = [system, *messages]
-    compact(restored, budget_tokens)
     dropped = 0
     first = next((i for i, m in enumerate(restored) if m.role == "user"), len(restored))
-    while estimate_tokens(restored) > budget_tokens and len(restored) > first + 3:
+    while TokenCounter.rough(restored) > budget_tokens and len(restored) > first + 3:
         del restored[first + 1]
         dropped += 1
     if dropped:

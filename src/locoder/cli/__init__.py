@@ -25,7 +25,7 @@ from locoder.cli import (  # noqa: F401 - they register their commands
     trust,
 )
 from locoder.cli import changes as _changes  # noqa: F401 - undo, diff
-from locoder.cli.options import PARENTS, S
+from locoder.cli.options import DEFAULT_WORKSPACE, PARENTS, S
 from locoder.cli.registry import COMMANDS, Command, Invocation, print_error
 from locoder.exceptions import LocoderError
 
@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Before anything else runs: keys given as flags must not stay readable in /proc/PID/cmdline.
         blank_secret_flags(sys.argv)
     args = build_parser().parse_args(argv)
+    if "agent" not in COMMANDS[args.command or DEFAULT].parents and not hasattr(args, "workspace"):
+        args.workspace = DEFAULT_WORKSPACE
     from rich.console import Console
 
     try:

@@ -13,10 +13,14 @@ from locoder.config.settings import CHOICES
 S = argparse.SUPPRESS  # options the user did not give stay out of the namespace (config precedence)
 
 
-def add_workspace(container, default: str = ".", help: str | None = None) -> None:
-    """The one definition of ``--workspace``/``-w``. Agent commands leave it out unless given (``S``: the
-    settings' precedence decides); the others default to the current folder."""
+def add_workspace(container, default: str = S, help: str | None = None) -> None:
+    """The one definition of ``--workspace``/``-w``, left out of the namespace unless given, so that
+    ``locoder -w DIR COMMAND`` and ``locoder COMMAND -w DIR`` mean the same. Agent commands leave it to the
+    settings' precedence; for the others ``main`` makes it the current folder (``DEFAULT_WORKSPACE``)."""
     container.add_argument("--workspace", "-w", default=default, metavar="DIR", help=help)
+
+
+DEFAULT_WORKSPACE = "."
 
 
 def workspace_parent() -> argparse.ArgumentParser:
